@@ -1,0 +1,1 @@
+"""The hub side of hubstack: code that runs inside the hub container."""

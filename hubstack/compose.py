@@ -1,0 +1,40 @@
+"""Run whichever Compose this host has: `docker compose` (v2) or `docker-compose` (v1)."""
+
+import functools
+import os
+import shutil
+import subprocess
+
+
+class ComposeError(RuntimeError):
+    pass
+
+
+@functools.lru_cache(maxsize=1)
+def command():
+    if shutil.which("docker"):
+        probe = subprocess.run(["docker", "compose", "version"], capture_output=True)
+        if probe.returncode == 0:
+            return ("docker", "compose")
+    if shutil.which("docker-compose"):
+        return ("docker-compose",)
+    raise ComposeError("neither `docker compose` nor `docker-compose` is installed: install Docker Compose")
+
+
+def argv(settings, project, *args):
+    return [*command(), "--project-name", settings.name, "--project-directory", str(project),
+            "--file", str(project / "compose.yml"), *args]
+
+
+def environment(settings):
+    """The process environment with the checked settings, for variable substitution."""
+    return {**os.environ, **settings.as_environment()}
+
+
+def run(settings, project, *args, capture=False):
+    result = subprocess.run(argv(settings, project, *args), env=environment(settings),
+                            capture_output=capture, text=True)
+    if result.returncode != 0:
+        detail = (result.stderr or "").strip().splitlines()[-1:] if capture else []
+        raise ComposeError(f"`{' '.join(command())} {' '.join(args)}` failed" + (f": {detail[0]}" if detail else ""))
+    return result

@@ -1,0 +1,7 @@
+# Single-user server settings that hold for every user.
+c = get_config()  # noqa: F821
+
+# The shared environment's kernel (named python3, found through JUPYTER_PATH)
+# is the default; it runs /opt/conda/bin/python, not the server's Python.
+c.MultiKernelManager.default_kernel_name = "python3"
+c.ServerApp.root_dir = "/home/jovyan"
