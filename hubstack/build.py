@@ -33,11 +33,12 @@ class Image:
     context: str  # relative to the project folder
     dockerfile: str = "Dockerfile"  # relative to the context
     wheels: str = ""  # folder of requirements.lock and wheels/, if any
+    from_arg: str = "BASE_IMAGE"  # the build argument that names its FROM image
 
 
 IMAGES = (
     Image("hub-core", "hub/core", wheels="hub/core"),
-    Image("hub", ".", dockerfile="hub/Dockerfile"),
+    Image("hub", ".", dockerfile="hub/Dockerfile", from_arg="CORE_IMAGE"),
     Image("notebook", "notebook", wheels="notebook"),
     Image("environment", "notebook/environment", wheels="notebook/environment"),
 )
@@ -85,10 +86,10 @@ class Builder:
 
     def build_image(self, log, image, nocache):
         tag = self.settings.image(image.role)
-        args = {"BASE_IMAGE": self.base_image, "CORE_IMAGE": self.settings.image("hub-core")}
+        parent = self.settings.image("hub-core") if image.from_arg == "CORE_IMAGE" else self.base_image
         stream = self.client.api.build(
             path=str(self.project / image.context), dockerfile=image.dockerfile, tag=tag,
-            buildargs=args, labels=self.settings.labels, rm=True, forcerm=True, nocache=nocache, decode=True,
+            buildargs={image.from_arg: parent}, labels=self.settings.labels, rm=True, forcerm=True, nocache=nocache, decode=True,
         )
         for chunk in stream:
             text = chunk.get("stream", "")

@@ -1,0 +1,147 @@
+"""A client that uses a hub the way a browser does.
+
+It logs in through the login form (with the hub's XSRF token), starts a
+server from /hub/spawn, follows the OAuth redirects into the user's server,
+and runs code in a kernel over the kernel's websocket. Nothing here uses an
+admin token or internal API.
+"""
+
+import json
+import time
+import uuid
+from urllib.parse import urljoin
+
+import requests
+import websocket
+
+
+class HubError(AssertionError):
+    pass
+
+
+class BrowserUser:
+    def __init__(self, base_url, name, password=""):
+        self.base_url = base_url.rstrip("/")
+        self.name = name
+        self.password = password
+        self.session = requests.Session()
+        self.server_url = None  # e.g. http://127.0.0.1:8000/user/jane-2edoe/ once started
+
+    def url(self, path):
+        return urljoin(self.base_url + "/", path.lstrip("/"))
+
+    def xsrf_headers(self, cookie="_xsrf", path=None):
+        value = next((c.value for c in self.session.cookies if c.name == cookie
+                      and (path is None or c.path == path)), None)
+        return {"X-XSRFToken": value} if value else {}
+
+    # -- hub ------------------------------------------------------------------
+    def login(self):
+        page = self.session.get(self.url("/hub/login"), timeout=30)
+        page.raise_for_status()
+        xsrf = self.session.cookies.get("_xsrf", path="/hub/")
+        form = {"username": self.name, "password": self.password, "_xsrf": xsrf}
+        response = self.session.post(self.url("/hub/login"), data=form, timeout=60)
+        if "jupyterhub-session-id" not in self.session.cookies or response.url.endswith("/hub/login"):
+            raise HubError(f"login as {self.name!r} failed: {response.status_code} {response.url}")
+        return response
+
+    def api(self, method, path, **kwargs):
+        headers = {**self.xsrf_headers(path="/hub/"), **kwargs.pop("headers", {})}
+        return self.session.request(method, self.url(f"/hub/api{path}"), headers=headers, timeout=60, **kwargs)
+
+    def me(self):
+        response = self.api("GET", "/user")
+        response.raise_for_status()
+        return response.json()
+
+    def start_server(self, timeout=180):
+        """GET /hub/spawn as the browser's 'Start My Server' does, then wait for ready."""
+        started = time.monotonic()
+        self.session.get(self.url("/hub/spawn"), timeout=120, allow_redirects=True)
+        while time.monotonic() - started < timeout:
+            server = self.me()["servers"].get("")
+            if server and server.get("ready"):
+                self.server_url = self.url(server["url"])
+                elapsed = time.monotonic() - started
+                self.open_server()  # as the browser is sent on to the server: OAuth into it
+                return elapsed
+            if server is None and time.monotonic() - started > 10:
+                raise HubError(f"server of {self.name} did not start: {self.spawn_message()}")
+            time.sleep(0.25)
+        raise HubError(f"server of {self.name} not ready after {timeout} s: {self.spawn_message()}")
+
+    def spawn_message(self):
+        page = self.session.get(self.url("/hub/home"), timeout=30)
+        return page.text[-500:]
+
+    def stop_server(self, timeout=120):
+        response = self.api("DELETE", f"/users/{self.me()['name']}/server")
+        if response.status_code not in (202, 204):
+            raise HubError(f"stopping the server failed: {response.status_code} {response.text}")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if "" not in self.me()["servers"]:
+                return
+            time.sleep(0.5)
+        raise HubError("server did not stop")
+
+    # -- user server --------------------------------------------------------
+    def open_server(self):
+        """Follow the OAuth dance into the user server, as opening /user/<name>/lab does."""
+        response = self.session.get(self.server_url + "lab", timeout=60)
+        if response.status_code != 200 or "jupyter-config-data" not in response.text:
+            raise HubError(f"opening {self.server_url}lab gave {response.status_code} at {response.url}")
+        return response
+
+    def server_api(self, method, path, **kwargs):
+        path_prefix = self.server_url.split(self.base_url, 1)[1]
+        headers = {**self.xsrf_headers(path=path_prefix), **kwargs.pop("headers", {})}
+        return self.session.request(method, self.server_url + "api" + path, headers=headers, timeout=60, **kwargs)
+
+    def start_kernel(self, name=None):
+        response = self.server_api("POST", "/kernels", json={"name": name} if name else {})
+        if response.status_code != 201:
+            raise HubError(f"starting a kernel failed: {response.status_code} {response.text[:300]}")
+        return response.json()
+
+    def kernels(self):
+        response = self.server_api("GET", "/kernels")
+        response.raise_for_status()
+        return response.json()
+
+    def contents(self, path=""):
+        return self.server_api("GET", f"/contents/{path}")
+
+    def run(self, kernel_id, code, timeout=120):
+        """Execute code over the kernel websocket; return (stdout text, error or None)."""
+        ws_url = (self.server_url.replace("http", "ws", 1) + f"api/kernels/{kernel_id}/channels")
+        cookie = "; ".join(f"{c.name}={c.value}" for c in self.session.cookies)
+        ws = websocket.create_connection(ws_url, cookie=cookie, timeout=timeout)
+        try:
+            msg_id = uuid.uuid4().hex
+            ws.send(json.dumps({
+                "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": self.name,
+                           "session": uuid.uuid4().hex, "version": "5.3"},
+                "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+                "content": {"code": code, "silent": False, "store_history": False,
+                            "user_expressions": {}, "allow_stdin": False},
+            }))
+            out, error = [], None
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                msg = json.loads(ws.recv())
+                if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                    continue
+                kind = msg["msg_type"]
+                if kind == "stream":
+                    out.append(msg["content"]["text"])
+                elif kind == "execute_result":
+                    out.append(msg["content"]["data"].get("text/plain", "") + "\n")
+                elif kind == "error":
+                    error = f"{msg['content']['ename']}: {msg['content']['evalue']}"
+                elif kind == "status" and msg["content"]["execution_state"] == "idle":
+                    return "".join(out), error
+            raise HubError(f"no answer from kernel {kernel_id} within {timeout} s")
+        finally:
+            ws.close()

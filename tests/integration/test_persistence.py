@@ -1,0 +1,63 @@
+"""A researcher's home survives everything an operator does to the stack."""
+
+from browser_client import BrowserUser
+from conftest import run_hubstack
+
+MARKER = "results/keep-me.txt"
+
+
+def write_marker_and_edit_demo(user):
+    kernel = user.start_kernel()
+    _, error = user.run(kernel["id"], (
+        "import os, json\n"
+        "os.makedirs('/home/jovyan/results', exist_ok=True)\n"
+        f"open('/home/jovyan/{MARKER}', 'w').write('genome results')\n"
+        "nb = json.load(open('/home/jovyan/demo.ipynb'))\n"
+        "nb['cells'].append({'cell_type': 'markdown', 'metadata': {}, 'source': ['my own notes']})\n"
+        "json.dump(nb, open('/home/jovyan/demo.ipynb', 'w'))"
+    ))
+    assert error is None
+
+
+def assert_home_intact(user):
+    marker = user.contents(MARKER)
+    assert marker.status_code == 200, f"{MARKER} is gone: {marker.status_code}"
+    assert marker.json()["content"] == "genome results"
+    demo = user.contents("demo.ipynb").json()["content"]
+    assert demo["cells"][-1]["source"] == "my own notes", "demo.ipynb was overwritten"
+
+
+def fresh_session(hub, name):
+    user = BrowserUser(hub, name)
+    user.login()
+    user.start_server()
+    return user
+
+
+def test_home_survives_restart_reset_down_up_and_rebuild(hub):
+    user = fresh_session(hub, "heidi")
+    write_marker_and_edit_demo(user)
+
+    # 1. stop and start the server
+    user.stop_server()
+    user.start_server()
+    assert_home_intact(user)
+
+    # 2. `hubstack reset`: a new hub image, the running server survives
+    kernel = user.start_kernel()
+    run_hubstack("reset")
+    assert kernel["id"] in [k["id"] for k in user.kernels()]
+    assert_home_intact(user)
+
+    # 3. `hubstack down`, then `hubstack up`
+    run_hubstack("down")
+    run_hubstack("up", "--dev")
+    user = fresh_session(hub, "heidi")
+    assert_home_intact(user)
+
+    # 4. a rebuild of every image from scratch, then a new server
+    run_hubstack("build", "--no-cache")
+    user.stop_server()
+    run_hubstack("up", "--dev")
+    user = fresh_session(hub, "heidi")
+    assert_home_intact(user)
