@@ -33,12 +33,13 @@ class Image:
     context: str  # relative to the project folder
     dockerfile: str = "Dockerfile"  # relative to the context
     wheels: str = ""  # folder of requirements.lock and wheels/, if any
-    from_arg: str = "BASE_IMAGE"  # the build argument that names its FROM image
+    parent: str = "python"  # the role of the image it is built FROM ("" for the base)
 
 
 IMAGES = (
+    Image("python", "python", parent=""),
     Image("hub-core", "hub/core", wheels="hub/core"),
-    Image("hub", ".", dockerfile="hub/Dockerfile", from_arg="CORE_IMAGE"),
+    Image("hub", ".", dockerfile="hub/Dockerfile", parent="hub-core"),
     Image("notebook", "notebook", wheels="notebook"),
     Image("environment", "notebook/environment", wheels="notebook/environment"),
 )
@@ -86,10 +87,11 @@ class Builder:
 
     def build_image(self, log, image, nocache):
         tag = self.settings.image(image.role)
-        parent = self.settings.image("hub-core") if image.from_arg == "CORE_IMAGE" else self.base_image
+        parent = self.settings.image(image.parent) if image.parent else self.base_image
+        arg = f"{(image.parent or 'base').replace('-', '_').upper()}_IMAGE"  # e.g. HUB_CORE_IMAGE
         stream = self.client.api.build(
             path=str(self.project / image.context), dockerfile=image.dockerfile, tag=tag,
-            buildargs={image.from_arg: parent}, labels=self.settings.labels, rm=True, forcerm=True, nocache=nocache, decode=True,
+            buildargs={arg: parent}, labels=self.settings.labels, rm=True, forcerm=True, nocache=nocache, decode=True,
         )
         for chunk in stream:
             text = chunk.get("stream", "")

@@ -34,7 +34,13 @@ def fresh_session(hub, name):
     return user
 
 
-def test_home_survives_restart_reset_down_up_and_rebuild(hub):
+def environment_version(user):
+    out, error = user.run(user.start_kernel()["id"], "print(open('/opt/conda/.hubstack-env-version').read())")
+    assert error is None
+    return out.strip()
+
+
+def test_home_survives_restart_reset_down_up_and_rebuild(hub, docker_client, settings):
     user = fresh_session(hub, "heidi")
     write_marker_and_edit_demo(user)
 
@@ -55,9 +61,13 @@ def test_home_survives_restart_reset_down_up_and_rebuild(hub):
     user = fresh_session(hub, "heidi")
     assert_home_intact(user)
 
-    # 4. a rebuild of every image from scratch, then a new server
+    # 4. a rebuild of every image from scratch, then a new server, which gets
+    #    the refreshed shared environment
+    old_version = environment_version(user)
     run_hubstack("build", "--no-cache")
     user.stop_server()
     run_hubstack("up", "--dev")
     user = fresh_session(hub, "heidi")
     assert_home_intact(user)
+    current = docker_client.images.get(f"{settings.image('environment')}:current").id.split(":")[-1][:12]
+    assert environment_version(user) == current != old_version

@@ -35,6 +35,11 @@ def test_login_spawn_and_run_in_the_shared_environment(hub, docker_client, setti
     assert container.labels["hubstack.instance"] == settings.name
 
 
+def current_env_volume(client, settings):
+    image = client.images.get(f"{settings.image('environment')}:current")
+    return settings.env_volume(image.id.split(":")[-1][:12])
+
+
 def docker_escape(name):
     """DockerSpawner's default escaping, written out independently for the test."""
     return "".join(c if c.isascii() and (c.islower() or c.isdigit()) else f"-{ord(c):02x}" for c in name)
@@ -67,7 +72,7 @@ def test_shared_environment_cannot_be_written(hub, docker_client, settings):
     assert code != 0 and b"Read-only file system" in output, output
 
 
-def test_users_do_not_see_each_others_files(hub):
+def test_users_do_not_see_each_others_files(hub, docker_client, settings):
     dave, erin = BrowserUser(hub, "dave"), BrowserUser(hub, "erin")
     for user in (dave, erin):
         user.login()
@@ -77,11 +82,14 @@ def test_users_do_not_see_each_others_files(hub):
     assert error is None
     k = erin.start_kernel()
     out, error = erin.run(k["id"], (
-        "import os, glob\n"
-        "print(os.path.exists('/home/jovyan/dave-secret.txt'), glob.glob('/**/dave-secret.txt', recursive=True))"
+        "import os\n"
+        "print(os.path.exists('/home/jovyan/dave-secret.txt'))\n"
+        "print(sorted(l.split()[1] for l in open('/proc/mounts') if l.split()[1].startswith(('/home', '/opt'))))"
     ))
     assert error is None
-    assert out.strip() == "False []"
+    assert out.splitlines() == ["False", "['/home/jovyan', '/opt/conda']"], out
+    erin_mounts = docker_client.containers.get(f"{settings.user_prefix}-erin").attrs["Mounts"]
+    assert {m.get("Name") for m in erin_mounts} == {f"{settings.name}-home-erin", current_env_volume(docker_client, settings)}
     # Nor through the hub: erin's cookies do not open dave's server.
     response = erin.session.get(dave.server_url + "api/contents/dave-secret.txt", allow_redirects=True, timeout=30)
     assert "only dave" not in response.text
@@ -131,5 +139,5 @@ def test_status_reports_servers_volumes_and_images(hub, settings):
     assert report["hub"] == "healthy"
     assert {"name": f"{settings.user_prefix}-judy", "user": "judy", "status": "running"} in report["servers"]
     assert {"name": f"{settings.name}-home-judy", "role": "home"} in report["volumes"]
-    assert {i["name"] for i in report["images"]} == {settings.image(r) for r in ("hub-core", "hub", "notebook", "environment")}
+    assert {i["name"] for i in report["images"]} == {settings.image(r) for r in ("python", "hub-core", "hub", "notebook", "environment")}
     assert all(i["age"] != "missing" for i in report["images"])
