@@ -36,8 +36,11 @@ class Image:
     parent: str = "python"  # the role of the image it is built FROM ("" for the base)
 
 
+# Shared by every instance built on the same base, like the base itself, so
+# that a second instance reuses all cached layers.
+PYTHON = Image("python", "python", parent="")
+# The images of one instance, named and labelled with HUBSTACK_NAME.
 IMAGES = (
-    Image("python", "python", parent=""),
     Image("hub-core", "hub/core", wheels="hub/core"),
     Image("hub", ".", dockerfile="hub/Dockerfile", parent="hub-core"),
     Image("notebook", "notebook", wheels="notebook"),
@@ -85,13 +88,19 @@ class Builder:
         count = wheelhouse.fill(folder / "requirements.lock", folder / "wheels", log)
         self.echo(f"    {count} wheels downloaded" if count else "    wheelhouse complete")
 
+    def tag(self, role):
+        if role == PYTHON.role:
+            return f"hubstack-python:{self.client.images.get(self.base_image).id.split(':')[-1][:12]}"
+        return self.settings.image(role)
+
     def build_image(self, log, image, nocache):
-        tag = self.settings.image(image.role)
-        parent = self.settings.image(image.parent) if image.parent else self.base_image
+        tag = self.tag(image.role)
+        parent = self.tag(image.parent) if image.parent else self.base_image
         arg = f"{(image.parent or 'base').replace('-', '_').upper()}_IMAGE"  # e.g. HUB_CORE_IMAGE
+        labels = {} if image is PYTHON else self.settings.labels
         stream = self.client.api.build(
             path=str(self.project / image.context), dockerfile=image.dockerfile, tag=tag,
-            buildargs={arg: parent}, labels=self.settings.labels, rm=True, forcerm=True, nocache=nocache, decode=True,
+            buildargs={arg: parent}, labels=labels, rm=True, forcerm=True, nocache=nocache, decode=True,
         )
         for chunk in stream:
             text = chunk.get("stream", "")
@@ -162,7 +171,7 @@ class Builder:
     def run(self, images=IMAGES, nocache=False):
         started = time.monotonic()
         self.step("base image", self.ensure_base)
-        for image in images:
+        for image in (PYTHON, *images):
             if image.wheels:
                 self.step(f"wheelhouse {image.role}", self.fill_wheelhouse, image.wheels)
             self.step(f"image {image.role}", self.build_image, image, nocache)

@@ -26,11 +26,11 @@ INSTANCE_ENV = {"HUBSTACK_NAME": NAME, "HUBSTACK_PORT": str(PORT), "HUBSTACK_BIN
 os.environ.update(INSTANCE_ENV)
 
 
-def run_hubstack(*args, env=None, check=True, timeout=1800):
+def run_hubstack(*args, env=None, check=True, timeout=1800, input=None):
     """Run the CLI as an operator would; returns the CompletedProcess."""
     full_env = {**os.environ, **(env or {})}
     result = subprocess.run([sys.executable, "-m", "hubstack", "-C", str(REPO), *args],
-                            env=full_env, capture_output=True, text=True, timeout=timeout)
+                            env=full_env, capture_output=True, text=True, timeout=timeout, input=input)
     if check and result.returncode != 0:
         pytest.fail(f"hubstack {' '.join(args)} exited {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return result

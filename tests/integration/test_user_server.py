@@ -4,7 +4,7 @@ import json
 
 import pytest
 from browser_client import BrowserUser
-from conftest import health_ok, run_hubstack, wait_for
+from conftest import REPO, health_ok, run_hubstack, wait_for
 
 USERS = ["alice", "jane.doe+x@example.org"]
 
@@ -139,5 +139,14 @@ def test_status_reports_servers_volumes_and_images(hub, settings):
     assert report["hub"] == "healthy"
     assert {"name": f"{settings.user_prefix}-judy", "user": "judy", "status": "running"} in report["servers"]
     assert {"name": f"{settings.name}-home-judy", "role": "home"} in report["volumes"]
-    assert {i["name"] for i in report["images"]} == {settings.image(r) for r in ("python", "hub-core", "hub", "notebook", "environment")}
+    assert {i["name"] for i in report["images"]} == {settings.image(r) for r in ("hub-core", "hub", "notebook", "environment")}
     assert all(i["age"] != "missing" for i in report["images"])
+
+
+def test_shell_is_root_in_the_hub_with_share_mounted(hub, settings):
+    probe = "/srv/hubstack/share/templates/.shell-probe"
+    result = run_hubstack("shell", input=f"id -u; mkdir -p {probe.rsplit('/', 1)[0]} && echo seen > {probe} && cat {probe}\n")
+    assert result.stdout.split() == ["0", "seen"], result.stdout
+    shared = REPO / "share" / "templates" / ".shell-probe"
+    assert shared.read_text().strip() == "seen"
+    shared.unlink()
