@@ -13,6 +13,7 @@ import click
 from docker.errors import APIError, NotFound
 
 from . import base, engine, wheelhouse
+from .settings import env_version
 
 
 class BuildError(RuntimeError):
@@ -48,10 +49,6 @@ IMAGES = (
 )
 ENV_MOUNT = "/opt/conda"
 ENV_VERSION_FILE = ".hubstack-env-version"
-
-
-def env_version(image):
-    return image.id.split(":")[-1][:12]
 
 
 class Builder:
@@ -129,7 +126,7 @@ class Builder:
         """
         s = self.settings
         image = self.client.images.get(s.image("environment"))
-        version = env_version(image)
+        version = env_version(image.id)
         volume_name = s.env_volume(version)
         current = engine.image_or_none(self.client, f"{s.image('environment')}:current")
         if current is not None and current.id == image.id and engine.image_or_none(self.client, image.id):

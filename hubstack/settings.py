@@ -33,6 +33,11 @@ KNOWN = {
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$|^[a-z]$")
 
 
+def env_version(image_id):
+    """The version of a shared environment: the short id of the image it was copied from."""
+    return image_id.split(":")[-1][:12]
+
+
 class SettingsError(ValueError):
     """A setting has a value we cannot use; the message says what to fix."""
 

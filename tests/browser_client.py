@@ -27,6 +27,14 @@ class BrowserUser:
         self.session = requests.Session()
         self.server_url = None  # e.g. http://127.0.0.1:8000/user/jane-2edoe/ once started
 
+    @classmethod
+    def with_server(cls, base_url, name, password=""):
+        """Log in through the form and start the server, as a researcher's first visit does."""
+        user = cls(base_url, name, password)
+        user.login()
+        user.start_server()
+        return user
+
     def url(self, path):
         return urljoin(self.base_url + "/", path.lstrip("/"))
 

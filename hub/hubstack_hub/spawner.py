@@ -8,8 +8,9 @@
   running servers keep the one they started with.
 """
 
-from docker.errors import APIError, ImageNotFound, NotFound
+from docker.errors import APIError, NotFound
 from dockerspawner import DockerSpawner
+from hubstack.settings import env_version
 from jupyterhub.spawner import SpawnException
 from traitlets import Unicode
 
@@ -27,12 +28,11 @@ class HubstackSpawner(DockerSpawner):
         tag = f"{self.instance}-environment:current"
         try:
             image = await self.docker("inspect_image", tag)
-        except (ImageNotFound, NotFound):
+        except NotFound:  # also ImageNotFound
             raise SpawnException(
                 "The shared environment is not ready yet. Please tell the hub's operator to run `hubstack build`."
             ) from None
-        version = image["Id"].split(":")[-1][:12]
-        return f"{self.instance}-env-{version}"
+        return f"{self.instance}-env-{env_version(image['Id'])}"
 
     async def ensure_home_volumes(self):
         """Create the user's named volumes (c.DockerSpawner.volumes) with our labels."""

@@ -49,3 +49,15 @@ def test_the_hub_itself_refuses_an_open_configuration(built_stack, docker_client
         assert log[-1].startswith(message), log[-5:]
     finally:
         container.remove(force=True)
+
+
+def test_a_failed_build_step_is_named_with_its_log(docker_client):
+    before = snapshot(docker_client)
+    result = run_hubstack("build", env={"HUBSTACK_NAME": "hubci-bad", "HUBSTACK_BASE_IMAGE": "hubci-no-such-base:1"},
+                          check=False, timeout=120)
+    first, *rest = result.stderr.strip().splitlines()
+    assert result.returncode == 4, result.stderr
+    assert first.startswith("hubstack: base image failed: base image hubci-no-such-base:1 is not on this host")
+    assert "unset HUBSTACK_BASE_IMAGE" in first
+    assert rest[0].startswith("--- last lines of") and rest[0].endswith("base-image.log ---")
+    assert snapshot(docker_client) == before

@@ -13,9 +13,7 @@ def names(client, kind, instance):
 
 
 def test_two_instances_do_not_touch_each_other(hub, docker_client, settings):
-    first = BrowserUser(hub, "ivan")
-    first.login()
-    first.start_server()
+    first = BrowserUser.with_server(hub, "ivan")
     kernel = first.start_kernel()
     _, error = first.run(kernel["id"], "open('/home/jovyan/where.txt', 'w').write('first')")
     assert error is None
@@ -24,9 +22,7 @@ def test_two_instances_do_not_touch_each_other(hub, docker_client, settings):
     run_hubstack("up", "--dev", env=OTHER)
     other_url = "http://127.0.0.1:8102"
     assert health_ok(other_url) and health_ok(hub)
-    second = BrowserUser(other_url, "ivan")
-    second.login()
-    second.start_server()
+    second = BrowserUser.with_server(other_url, "ivan")
     kernel2 = second.start_kernel()
     out, error = second.run(kernel2["id"], "import os; print(os.path.exists('/home/jovyan/where.txt'))")
     assert (out.strip(), error) == ("False", None)

@@ -3,6 +3,8 @@
 from browser_client import BrowserUser
 from conftest import run_hubstack
 
+from hubstack.settings import env_version
+
 MARKER = "results/keep-me.txt"
 
 
@@ -27,13 +29,6 @@ def assert_home_intact(user):
     assert demo["cells"][-1]["source"] == "my own notes", "demo.ipynb was overwritten"
 
 
-def fresh_session(hub, name):
-    user = BrowserUser(hub, name)
-    user.login()
-    user.start_server()
-    return user
-
-
 def environment_version(user):
     out, error = user.run(user.start_kernel()["id"], "print(open('/opt/conda/.hubstack-env-version').read())")
     assert error is None
@@ -41,7 +36,7 @@ def environment_version(user):
 
 
 def test_home_survives_restart_reset_down_up_and_rebuild(hub, docker_client, settings):
-    user = fresh_session(hub, "heidi")
+    user = BrowserUser.with_server(hub, "heidi")
     write_marker_and_edit_demo(user)
 
     # 1. stop and start the server
@@ -58,7 +53,7 @@ def test_home_survives_restart_reset_down_up_and_rebuild(hub, docker_client, set
     # 3. `hubstack down`, then `hubstack up`
     run_hubstack("down")
     run_hubstack("up", "--dev")
-    user = fresh_session(hub, "heidi")
+    user = BrowserUser.with_server(hub, "heidi")
     assert_home_intact(user)
 
     # 4. a rebuild of every image from scratch, then a new server, which gets
@@ -67,7 +62,7 @@ def test_home_survives_restart_reset_down_up_and_rebuild(hub, docker_client, set
     run_hubstack("build", "--no-cache")
     user.stop_server()
     run_hubstack("up", "--dev")
-    user = fresh_session(hub, "heidi")
+    user = BrowserUser.with_server(hub, "heidi")
     assert_home_intact(user)
-    current = docker_client.images.get(f"{settings.image('environment')}:current").id.split(":")[-1][:12]
+    current = env_version(docker_client.images.get(f"{settings.image('environment')}:current").id)
     assert environment_version(user) == current != old_version
