@@ -235,17 +235,24 @@ def shell(instance):
     sys.exit(subprocess.call(["docker", "exec", *tty, "-u", "0", "-w", "/srv/hubstack", settings.hub_container, "bash"]))
 
 
+def runs_in_dev_mode(client, settings):
+    hub = engine.hub_container(client, settings)
+    return hub is not None and "DEV_MODE=1" in hub.attrs["Config"]["Env"]
+
+
 @main.command()
+@click.option("--dev", is_flag=True, help="Development mode; kept anyway if the running hub is in it.")
 @click.option("--timeout", default=180, show_default=True, help="Seconds to wait for the hub to answer.")
 @pass_instance
-def reset(instance, timeout):
-    """Rebuild the hub image and restart the hub.
+def reset(instance, dev, timeout):
+    """Rebuild the hub image and restart the hub, in the mode it runs in.
 
     User data, the hub database and running user servers survive.
     """
-    settings = instance.settings()
-    settings.check_mode()
     client = engine.connect()
+    settings = instance.settings()
+    settings = instance.settings(dev=dev or runs_in_dev_mode(client, settings))
+    settings.check_mode()
     hub_images = [i for i in building.IMAGES if i.role.startswith("hub")]
     building.Builder(client, settings, instance.project).run(images=hub_images)
     start(instance, settings, client, recreate=True)

@@ -46,7 +46,7 @@ def test_home_survives_restart_reset_down_up_and_rebuild(hub, docker_client, set
 
     # 2. `hubstack reset`: a new hub image, the running server survives
     kernel = user.start_kernel()
-    run_hubstack("reset")
+    run_hubstack("reset", env={"DEV_MODE": "0"})  # keeps the mode the hub runs in
     assert kernel["id"] in [k["id"] for k in user.kernels()]
     assert_home_intact(user)
 
