@@ -54,6 +54,7 @@ def bare_run(client, settings, env_volume, name):
             time.sleep(0.05)
     elapsed = time.monotonic() - started
     container.stop(timeout=5)
+    container.wait(condition="removed")
     client.volumes.get(volume).remove()
     return elapsed
 
