@@ -110,7 +110,7 @@ def wait_healthy(client, settings, timeout):
         except OSError:
             pass
         hub = engine.hub_container(client, settings)
-        if hub is not None and hub.attrs["RestartCount"] > 0 or hub is not None and hub.status == "exited":
+        if hub is not None and (hub.attrs["RestartCount"] > 0 or hub.status == "exited"):
             last = [line for line in hub.logs(tail=20).decode(errors="replace").splitlines() if line.strip()]
             said = next((line for line in reversed(last) if line.startswith("hubstack:")), last[-1] if last else "")
             raise HubNotHealthy(f"the hub exits at start: {said} (see `hubstack logs`)")
@@ -154,11 +154,7 @@ def down(instance):
     compose.run(settings, instance.project, "down")
     servers = engine.user_containers(client, settings, all=True)
     for container in servers:
-        container.stop(timeout=10)
-        try:
-            container.remove()
-        except Exception:
-            pass  # auto-removed on stop
+        container.stop(timeout=10)  # DockerSpawner's containers remove themselves on stop
     click.echo(f"stopped the hub and {len(servers)} user server(s) of {settings.name}; volumes kept")
 
 
