@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from browser_client import BrowserUser  # noqa: E402
 
 from hubstack import engine  # noqa: E402
-from hubstack.settings import env_version, load  # noqa: E402
+from hubstack.settings import load, short_id  # noqa: E402
 
 
 def hub_spawn(url, name):
@@ -78,7 +78,7 @@ def main():
     settings = load(dotenv_path=Path(".env"))
     client = engine.connect()
     current = client.images.get(f"{settings.image('environment')}:current")
-    env_volume = settings.env_volume(env_version(current.id))
+    env_volume = settings.env_volume(short_id(current.id))
     hub, bare = [], []
     for i in range(args.rounds):  # interleaved, so both see the same machine
         hub.append(hub_spawn(settings.url, f"bench{i}"))

@@ -13,7 +13,7 @@ import click
 from docker.errors import APIError, NotFound
 
 from . import base, engine, wheelhouse
-from .settings import env_version
+from .settings import short_id
 
 
 class BuildError(RuntimeError):
@@ -87,7 +87,7 @@ class Builder:
 
     def tag(self, role):
         if role == PYTHON.role:
-            return f"hubstack-python:{self.client.images.get(self.base_image).id.split(':')[-1][:12]}"
+            return f"hubstack-python:{short_id(self.client.images.get(self.base_image).id)}"
         return self.settings.image(role)
 
     def build_image(self, log, image, nocache):
@@ -126,10 +126,10 @@ class Builder:
         """
         s = self.settings
         image = self.client.images.get(s.image("environment"))
-        version = env_version(image.id)
+        version = short_id(image.id)
         volume_name = s.env_volume(version)
         current = engine.image_or_none(self.client, f"{s.image('environment')}:current")
-        if current is not None and current.id == image.id and engine.image_or_none(self.client, image.id):
+        if current is not None and current.id == image.id:
             try:
                 self.client.volumes.get(volume_name)
                 self.echo(f"    {volume_name} is current")

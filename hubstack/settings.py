@@ -33,8 +33,8 @@ KNOWN = {
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$|^[a-z]$")
 
 
-def env_version(image_id):
-    """The version of a shared environment: the short id of the image it was copied from."""
+def short_id(image_id):
+    """'sha256:4f1c...' -> '4f1c...' (12 hex digits): names an image's version in tags and volumes."""
     return image_id.split(":")[-1][:12]
 
 

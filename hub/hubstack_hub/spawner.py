@@ -10,7 +10,7 @@
 
 from docker.errors import APIError, NotFound
 from dockerspawner import DockerSpawner
-from hubstack.settings import env_version
+from hubstack.settings import short_id
 from jupyterhub.spawner import SpawnException
 from traitlets import Unicode
 
@@ -32,7 +32,7 @@ class HubstackSpawner(DockerSpawner):
             raise SpawnException(
                 "The shared environment is not ready yet. Please tell the hub's operator to run `hubstack build`."
             ) from None
-        return f"{self.instance}-env-{env_version(image['Id'])}"
+        return f"{self.instance}-env-{short_id(image['Id'])}"
 
     async def ensure_home_volumes(self):
         """Create the user's named volumes (c.DockerSpawner.volumes) with our labels."""

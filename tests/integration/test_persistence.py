@@ -3,7 +3,7 @@
 from browser_client import BrowserUser
 from conftest import run_hubstack
 
-from hubstack.settings import env_version
+from hubstack.settings import short_id
 
 MARKER = "results/keep-me.txt"
 
@@ -64,5 +64,5 @@ def test_home_survives_restart_reset_down_up_and_rebuild(hub, docker_client, set
     run_hubstack("up", "--dev")
     user = BrowserUser.with_server(hub, "heidi")
     assert_home_intact(user)
-    current = env_version(docker_client.images.get(f"{settings.image('environment')}:current").id)
+    current = short_id(docker_client.images.get(f"{settings.image('environment')}:current").id)
     assert environment_version(user) == current != old_version

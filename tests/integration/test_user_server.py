@@ -6,7 +6,7 @@ import pytest
 from browser_client import BrowserUser
 from conftest import REPO, health_ok, run_hubstack, wait_for
 
-from hubstack.settings import env_version
+from hubstack.settings import short_id
 
 USERS = ["alice", "jane.doe+x@example.org"]
 
@@ -37,7 +37,7 @@ def test_login_spawn_and_run_in_the_shared_environment(hub, docker_client, setti
 
 def current_env_volume(client, settings):
     image = client.images.get(f"{settings.image('environment')}:current")
-    return settings.env_volume(env_version(image.id))
+    return settings.env_volume(short_id(image.id))
 
 
 def docker_escape(name):
