@@ -11,15 +11,17 @@ from hubstack.settings import SettingsError, load
 
 c = get_config()  # noqa: F821
 
+SECRETS = "/run/secrets/hubstack"  # HUBSTACK_SECRETS_DIR, read-only
+ACCESS = "/srv/hubstack/access"  # HUBSTACK_ACCESS_DIR (approvals.csv), read-only
+DATA = "/srv/jupyterhub"  # the hub data volume: database, cookie secret, audit log
+
 try:
     settings = load()
-    settings.check_mode()
+    login = settings.check_mode(SECRETS, ACCESS)  # None in dev mode
 except SettingsError as err:
     # One line that says what to fix, not a traceback.
     print(f"hubstack: {err}", file=sys.stderr)
     sys.exit(1)
-
-DATA = "/srv/jupyterhub"  # the hub data volume: database and cookie secret
 
 # The hub listens on all interfaces of its container; user servers reach it by
 # its Compose service name on the instance's network.
@@ -31,7 +33,7 @@ c.JupyterHub.cookie_secret_file = f"{DATA}/jupyterhub_cookie_secret"
 c.JupyterHub.cleanup_servers = False
 # Look and feel: share/templates (live edits, see `hubstack shell`) first.
 c.JupyterHub.template_paths = ["/srv/hubstack/share/templates", "/srv/hubstack/templates"]
-c.JupyterHub.template_vars = {"hubstack_instance": settings.name}
+c.JupyterHub.template_vars = {"hubstack_instance": settings.name, "dev_mode": settings.dev_mode}
 
 c.JupyterHub.spawner_class = "hubstack_hub.spawner.HubstackSpawner"
 c.HubstackSpawner.instance = settings.name
@@ -53,3 +55,43 @@ if settings.dev_mode:
     else:
         c.JupyterHub.authenticator_class = "dummy"
     c.Authenticator.allow_all = True
+else:
+    # Production: identity from OAuth, then the access check (hubstack_hub.auth).
+    # No allow_all: JupyterHub would skip the access check.
+    from hubstack_hub.access import AUDIT_LOG, build_checker
+    from hubstack_hub.auth import CLASSES
+    from hubstack_hub.identity import github_teams
+
+    authenticator = CLASSES[login.provider]
+    c.JupyterHub.authenticator_class = authenticator
+    auth = c[authenticator.__name__]
+    auth.client_id = login.client_id
+    auth.client_secret = login.client_secret
+    auth.oauth_callback_url = login.callback_url
+    auth.admin_users = set(login.admin_users)
+    auth.any_allow_config = True  # the access check is the allow rule
+    auth.access_checker = build_checker(login, AUDIT_LOG)
+    auth.apply_url = login.apply_url
+    auth.auth_refresh_age = login.recheck_seconds
+    if login.provider == "oidc":
+        auth.authorize_url = login.authorize_url
+        auth.token_url = login.token_url
+        auth.userdata_url = login.userdata_url
+        auth.scope = list(login.scope)
+        auth.username_claim = "email"
+        auth.login_service = "your institution"
+        if login.admin_groups:
+            auth.manage_groups = True
+            auth.auth_state_groups_key = f"oauth_user.{login.groups_claim}"
+            auth.admin_groups = set(login.admin_groups)
+    elif login.provider == "google":
+        auth.scope = ["openid", "email"]
+        auth.hosted_domain = list(login.google_domains)
+    elif login.provider == "github":
+        auth.scope = ["read:user", "user:email"] + (["read:org"] if login.github_orgs or login.admin_groups else [])
+        auth.allowed_organizations = set(login.github_orgs)
+        if login.admin_groups:
+            auth.populate_teams_in_auth_state = True
+            auth.manage_groups = True
+            auth.auth_state_groups_key = github_teams
+            auth.admin_groups = set(login.admin_groups)

@@ -58,6 +58,12 @@ class Instance:
         project = self.project
         return load(dotenv_path=project / ".env", DEV_MODE="1" if dev else None)
 
+    def checked_settings(self, dev=False):
+        """Settings that may start a hub: dev mode on loopback, or a complete production log-in."""
+        settings = self.settings(dev=dev)
+        settings.check_mode(*settings.folders(self.project))
+        return settings
+
 
 pass_instance = click.make_pass_decorator(Instance)
 
@@ -123,6 +129,9 @@ def start(instance, settings, client, recreate=False):
     engine.ensure_network(client, settings)
     engine.ensure_volume(client, settings.hub_data_volume, {**settings.labels, "hubstack.role": "hub-data"})
     (project / "share").mkdir(exist_ok=True)
+    secrets_dir, access_dir = settings.folders(project)
+    secrets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # else Docker makes them, owned by root
+    access_dir.mkdir(parents=True, exist_ok=True)
     compose.run(settings, project, "up", "--detach", *(["--force-recreate"] if recreate else []), "hub")
 
 
@@ -132,8 +141,7 @@ def start(instance, settings, client, recreate=False):
 @pass_instance
 def up(instance, dev, timeout):
     """Start the hub (building whatever is missing) and wait until it answers."""
-    settings = instance.settings(dev=dev)
-    settings.check_mode()
+    settings = instance.checked_settings(dev=dev)
     client = engine.connect()
     builder = building.Builder(client, settings, instance.project)
     missing = builder.missing()
@@ -247,10 +255,67 @@ def reset(instance, dev, timeout):
     """
     client = engine.connect()
     settings = instance.settings()
-    settings = instance.settings(dev=dev or runs_in_dev_mode(client, settings))
-    settings.check_mode()
+    settings = instance.checked_settings(dev=dev or runs_in_dev_mode(client, settings))
     hub_images = [i for i in building.IMAGES if i.role.startswith("hub")]
     building.Builder(client, settings, instance.project).run(images=hub_images)
     start(instance, settings, client, recreate=True)
     wait_healthy(client, settings, timeout)
     click.echo(click.style(f"hubstack {settings.name} restarted: {settings.url}", fg="green"))
+
+
+def running_hub(client, settings):
+    hub = engine.hub_container(client, settings)
+    if hub is None or hub.status != "running":
+        raise HubNotHealthy(f"the hub {settings.hub_container} is not running: start it with `hubstack up`")
+    return hub
+
+
+@main.group()
+def access():
+    """The access check of production log-in (approval registry, approval list)."""
+
+
+@access.command("check")
+@click.argument("email")
+@pass_instance
+def access_check(instance, email):
+    """Ask every configured approval source about EMAIL, as the hub would.
+
+    Runs inside the running hub, with its settings, secrets and network, and
+    prints each source's answer and the decision. The audit log records the
+    question (event "operator-check").
+
+    \b
+    Exit codes: 0 approved; 1 denied or expired; 6 a source was unavailable
+    and none approved; 2 a setting to fix; 5 the hub is not running.
+    """
+    settings = instance.settings()
+    hub = running_hub(engine.connect(), settings)
+    result = hub.exec_run(["python3", "-m", "hubstack_hub.access", "check", email])
+    try:
+        report = json.loads(result.output.decode(errors="replace").strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise click.ClickException(f"the hub's access check failed: {result.output.decode(errors='replace')[-300:]}") from None
+    if "error" in report:
+        raise SettingsError(report["error"])
+    colour = {"approved": "green", "unavailable": "yellow"}.get(report["decision"], "red")
+    click.echo(click.style(f"{report['user']}: {report['decision']}", fg=colour, bold=True) + f" ({report['reason']})")
+    for answer in report["sources"]:
+        click.echo(f"  {answer['source']:<10} {answer['outcome']:<12} {answer['latency_ms']:>8.1f} ms  {answer['reason']}")
+    for warning in report["warnings"]:
+        click.echo(click.style(f"  warning: {warning}", fg="yellow"))
+    sys.exit({"approved": 0, "unavailable": 6}.get(report["decision"], 1))
+
+
+@access.command("log")
+@click.option("-n", "--lines", default=20, show_default=True, help="How many of the newest decisions.")
+@pass_instance
+def access_log(instance, lines):
+    """The newest decisions of the audit log (one JSON line each), oldest first.
+
+    The whole log is /srv/jupyterhub/audit/access.jsonl on the hub data volume.
+    """
+    settings = instance.settings()
+    hub = running_hub(engine.connect(), settings)
+    result = hub.exec_run(["tail", "-n", str(lines), "/srv/jupyterhub/audit/access.jsonl"])
+    click.echo(result.output.decode(errors="replace").rstrip() if result.exit_code == 0 else "no decisions logged yet")

@@ -13,7 +13,7 @@ import difflib
 import ipaddress
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 TRUE = {"1", "true", "yes", "on"}
@@ -28,6 +28,31 @@ KNOWN = {
     "HUBSTACK_DEV_PASSWORD": ("", "dev mode: one shared password (8+ characters) instead of none"),
     "HUBSTACK_ALLOW_INSECURE_DEV": ("0", "1: allow dev mode on a non-loopback bind (never in production)"),
     "HUBSTACK_BASE_IMAGE": ("debian:bookworm-slim", "Debian bookworm image every image is built FROM"),
+    "HUBSTACK_SECRETS_DIR": ("./secrets", "folder of secret files (mode 600), relative to the checkout; see secrets.example/"),
+    # Production log-in (DEV_MODE=0); checked by hubstack.login.
+    "HUBSTACK_OAUTH_PROVIDER": ("", "google, github or oidc: who proves the user's identity"),
+    "OAUTH_CLIENT_ID": ("", "client id of the OAuth app registered with the provider"),
+    "OAUTH_CALLBACK_URL": ("", "https://<public name>/hub/oauth_callback, as registered with the provider"),
+    "OAUTH2_AUTHORIZE_URL": ("", "oidc: the provider's authorization endpoint (browser-facing)"),
+    "OAUTH2_TOKEN_URL": ("", "oidc: the provider's token endpoint"),
+    "OAUTH2_USERDATA_URL": ("", "oidc: the provider's userinfo endpoint"),
+    "HUBSTACK_OIDC_SCOPE": ("openid email", "oidc: scopes to request (must include email)"),
+    "HUBSTACK_OIDC_GROUPS_CLAIM": ("groups", "oidc: userinfo claim that lists the user's groups"),
+    "HUBSTACK_GITHUB_ORGS": ("", "github: only members of these organisations or org:team (comma-separated)"),
+    "HUBSTACK_GOOGLE_DOMAINS": ("", "google: only accounts of these hosted domains (comma-separated)"),
+    "HUBSTACK_ADMIN_USERS": ("", "e-mail addresses of hub admins (comma-separated); they need approval too"),
+    "HUBSTACK_ADMIN_GROUPS": ("", "oidc/github: groups (github: org:team) whose members are hub admins"),
+    # The access check after log-in; checked by hubstack.login.
+    "HUBSTACK_ACCESS_SOURCES": ("", "approval sources asked in order, any approval lets in: registry, list"),
+    "HUBSTACK_REGISTRY_URL": ("", "base URL of the DACO-style registry (GET <base>/search?...)"),
+    "HUBSTACK_REGISTRY_AUTH": ("oauth1-hmac-sha1", "oauth1-hmac-sha1, oauth1-plaintext (the original's) or bearer"),
+    "HUBSTACK_REGISTRY_CONSUMER_KEY": ("", "oauth1: consumer key (its secret: secrets/registry_consumer_secret)"),
+    "HUBSTACK_REGISTRY_TIMEOUT": ("5", "seconds before an unanswered registry counts as unavailable"),
+    "HUBSTACK_REGISTRY_REQUIRE_CLOUD_ACCESS": ("0", "1: also require the registry's cloud-access flag"),
+    "HUBSTACK_ACCESS_DIR": ("./access", "folder of the approval list approvals.csv, relative to the checkout"),
+    "HUBSTACK_ACCESS_CACHE": ("180", "seconds a past approval carries a user over a registry outage"),
+    "HUBSTACK_ACCESS_RECHECK": ("300", "seconds between re-checks of logged-in users (auth_refresh_age)"),
+    "HUBSTACK_ACCESS_APPLY_URL": ("", "where the denial page sends people to apply for access"),
 }
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$|^[a-z]$")
@@ -66,8 +91,18 @@ def _address(key, raw):
         ) from None
 
 
+# Secrets live in files (HUBSTACK_SECRETS_DIR), never in the environment,
+# where `docker inspect` and process listings show them.
+SECRET_VARIABLES = {"OAUTH_CLIENT_SECRET": "oauth_client_secret"}
+
+
 def _check_unknown(values, origin):
-    for key in values:
+    for key, value in values.items():
+        if key in SECRET_VARIABLES and value:
+            raise SettingsError(
+                f"{key} is set in {origin}: secrets belong in files, not the environment; "
+                f"put it in secrets/{SECRET_VARIABLES[key]} (mode 600) and remove the variable"
+            )
         if key.startswith("HUBSTACK_") and key not in KNOWN:
             close = difflib.get_close_matches(key, KNOWN, n=1)
             hint = f"did you mean {close[0]}?" if close else "see the settings table in README.md"
@@ -83,6 +118,7 @@ class Settings:
     dev_password: str
     allow_insecure_dev: bool
     base_image: str
+    raw: dict = field(default_factory=dict, compare=False, repr=False)
 
     # Names of everything that belongs to this instance.
     @property
@@ -113,6 +149,11 @@ class Settings:
     def env_volume(self, version):
         return f"{self.name}-env-{version}"
 
+    def folders(self, project):
+        """Where the host sees this instance's secrets and approval list."""
+        project = Path(project)
+        return project / self.raw["HUBSTACK_SECRETS_DIR"], project / self.raw["HUBSTACK_ACCESS_DIR"]
+
     @property
     def labels(self):
         return {"hubstack.instance": self.name}
@@ -128,22 +169,32 @@ class Settings:
             host = f"[{host}]"
         return f"http://{host}:{self.port}"
 
-    def check_mode(self):
-        """Refuse configurations that would open the hub to anyone."""
-        if self.dev_mode and not self.loopback_bind and not self.allow_insecure_dev:
-            raise SettingsError(
-                f"dev mode lets anyone log in, so it only binds to loopback: set HUBSTACK_BIND=127.0.0.1 "
-                f"(now {self.bind}), or HUBSTACK_ALLOW_INSECURE_DEV=1 on a network you trust"
-            )
-        if not self.dev_mode:
-            raise SettingsError(
-                "production log-in is not configured in this version: set DEV_MODE=1 (or use --dev) "
-                "for a local development hub"
-            )
+    def check_mode(self, secrets_dir, access_dir):
+        """Refuse configurations that would open the hub to anyone.
+
+        Returns the checked production log-in (hubstack.login.Login), or None
+        in dev mode. The folders are where this process sees the instance's
+        secrets and approval list (the checkout on the host, mounts in the hub).
+        """
+        if self.dev_mode:
+            if not self.loopback_bind and not self.allow_insecure_dev:
+                raise SettingsError(
+                    f"dev mode lets anyone log in, so it only binds to loopback: set HUBSTACK_BIND=127.0.0.1 "
+                    f"(now {self.bind}), or HUBSTACK_ALLOW_INSECURE_DEV=1 on a network you trust"
+                )
+            return None
+        if self.dev_password:
+            raise SettingsError("HUBSTACK_DEV_PASSWORD is a dev-mode setting: remove it outside dev mode (DEV_MODE=0)")
+        if self.allow_insecure_dev:
+            raise SettingsError("HUBSTACK_ALLOW_INSECURE_DEV is a dev-mode setting: set it to 0 outside dev mode")
+        from .login import load_login  # stdlib only, like this module
+
+        return load_login(self.raw, Path(secrets_dir), Path(access_dir))
 
     def as_environment(self):
         """The settings as environment variables, for Compose and the hub."""
         return {
+            **self.raw,
             "HUBSTACK_NAME": self.name,
             "HUBSTACK_PORT": str(self.port),
             "HUBSTACK_BIND": self.bind,
@@ -186,6 +237,10 @@ def load(environ=None, dotenv_path=None, **overrides):
     base_image = raw["HUBSTACK_BASE_IMAGE"].strip()
     if not base_image or any(c.isspace() for c in base_image):
         raise SettingsError(f"HUBSTACK_BASE_IMAGE={base_image!r} is not an image name: use e.g. debian:bookworm-slim")
+    for key in ("HUBSTACK_SECRETS_DIR", "HUBSTACK_ACCESS_DIR"):
+        folder = raw[key].strip()
+        if not folder.startswith(("./", "../", "/")) or any(c.isspace() or c in ":$" for c in folder):
+            raise SettingsError(f"{key}={folder!r} is not a folder path Compose can mount: use ./name or an absolute path")
     return Settings(
         name=name,
         port=_port("HUBSTACK_PORT", raw["HUBSTACK_PORT"]),
@@ -194,4 +249,5 @@ def load(environ=None, dotenv_path=None, **overrides):
         dev_password=password,
         allow_insecure_dev=_bool("HUBSTACK_ALLOW_INSECURE_DEV", raw["HUBSTACK_ALLOW_INSECURE_DEV"]),
         base_image=base_image,
+        raw=raw,
     )

@@ -153,3 +153,21 @@ class BrowserUser:
             raise HubError(f"no answer from kernel {kernel_id} within {timeout} s")
         finally:
             ws.close()
+
+
+class OIDCUser(BrowserUser):
+    """A researcher who logs in through the OpenID Connect provider's form (oidc-provider-mock)."""
+
+    def attempt_login(self):
+        """Hub -> provider's form -> POST the subject -> hub callback; the final response, whatever it is."""
+        # next=/hub/home: land on the home page; without it the hub starts the server at once.
+        form = self.session.get(self.url("/hub/oauth_login?next=%2Fhub%2Fhome"), timeout=30)
+        if form.status_code != 200 or 'name="sub"' not in form.text:
+            raise HubError(f"no provider login form at {form.url}: {form.status_code}")
+        return self.session.post(form.url, data={"sub": self.name}, timeout=90)
+
+    def login(self):
+        response = self.attempt_login()
+        if response.status_code != 200 or "jupyterhub-session-id" not in self.session.cookies:
+            raise HubError(f"login as {self.name!r} failed: {response.status_code} {response.url}\n{response.text[-800:]}")
+        return response

@@ -66,22 +66,22 @@ def test_bind_must_be_an_address():
 def test_dev_mode_refuses_public_bind():
     s = load(environ={"DEV_MODE": "1", "HUBSTACK_BIND": "0.0.0.0"})
     with pytest.raises(SettingsError, match="set HUBSTACK_BIND=127.0.0.1"):
-        s.check_mode()
+        s.check_mode("/nonexistent/secrets", "/nonexistent/access")
 
 
 def test_dev_mode_on_public_bind_only_when_explicitly_allowed():
     s = load(environ={"DEV_MODE": "1", "HUBSTACK_BIND": "0.0.0.0", "HUBSTACK_ALLOW_INSECURE_DEV": "1"})
-    s.check_mode()
+    s.check_mode("/nonexistent/secrets", "/nonexistent/access")
     assert s.url == "http://127.0.0.1:8000"
 
 
 def test_dev_mode_on_loopback_is_fine():
-    load(environ={"DEV_MODE": "1", "HUBSTACK_BIND": "127.0.0.2"}).check_mode()
+    load(environ={"DEV_MODE": "1", "HUBSTACK_BIND": "127.0.0.2"}).check_mode("/nonexistent/secrets", "/nonexistent/access")
 
 
 def test_production_without_login_configuration_is_refused():
-    with pytest.raises(SettingsError, match="set DEV_MODE=1"):
-        load(environ={}).check_mode()
+    with pytest.raises(SettingsError, match="set HUBSTACK_OAUTH_PROVIDER .google, github or oidc."):
+        load(environ={}).check_mode("/nonexistent/secrets", "/nonexistent/access")
 
 
 def test_short_dev_password_is_refused():

@@ -1,0 +1,208 @@
+"""Production log-in: OAuthenticator proves who someone is, the access check decides.
+
+Built on OAuthenticator's documented extension points:
+- `check_allowed` (after the provider's own checks): the e-mail must be
+  verified, then the approval sources must say yes;
+- `pre_spawn_start`: asked again before every spawn;
+- `refresh_user` (every `auth_refresh_age` seconds of a user's requests): asked
+  again; a user denied now is logged out.
+On top, every `auth_refresh_age` seconds the hub re-checks everyone who has a
+running server, and stops the server and ends the sessions of whoever lost
+approval. Allow settings such as `allow_all` are never set: JupyterHub skips
+`check_allowed` when `allow_all` is true.
+"""
+
+import asyncio
+
+from jupyterhub.spawner import SpawnException
+from jupyterhub.utils import new_token
+from oauthenticator.generic import GenericOAuthenticator
+from oauthenticator.github import GitHubOAuthenticator
+from oauthenticator.google import GoogleOAuthenticator
+from oauthenticator.oauth2 import OAuthenticator
+from tornado import web
+from traitlets import Any, Unicode
+
+from .access import DENIED, UNAVAILABLE, Decision
+from .identity import primary_verified_email
+
+MESSAGES = {
+    DENIED: "Your account ({user}) has no approval to use the controlled data on this hub.",
+    "expired": "Your data access approval has expired ({reason}).",
+    UNAVAILABLE: "The approval registry could not be reached, so your access could not be checked. "
+                 "This is not a decision about you: please try again in a few minutes.",
+    "identity": "Your identity provider has not verified the e-mail address of this account. "
+                "Verify it there, then log in again.",
+}
+
+
+def user_message(decision, user):
+    key = "identity" if decision.source == "identity" else decision.outcome
+    return MESSAGES[key].format(user=user, reason=decision.reason)
+
+
+class AccessDenied(web.HTTPError):
+    """A 403 that the hub's error page (templates/error.html) shows as a denial."""
+
+    def __init__(self, decision, user, apply_url):
+        super().__init__(403, "access %s for %s: %s", decision.outcome, user, decision.reason)
+        self.decision, self.apply_url = decision, apply_url
+        self.jupyterhub_message = user_message(decision, user)
+
+
+class AccessCheckMixin(OAuthenticator):
+    """Put first in the bases, before the provider's OAuthenticator."""
+
+    access_checker = Any(config=True, help="hubstack_hub.access.AccessChecker asked after log-in")
+    apply_url = Unicode("", config=True, help="Where the denial page sends people to apply for access")
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._rechecks, self._checking = None, set()
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return  # not inside the hub (e.g. --generate-config)
+        if self.auth_refresh_age:
+            self._rechecks = asyncio.ensure_future(self._recheck_forever())
+
+    # -- identity --------------------------------------------------------------
+    def verified_email(self, auth_model):
+        """The provider says this e-mail address is the user's. Per provider."""
+        raise NotImplementedError
+
+    async def identity_allowed(self, username, auth_model):
+        """The provider-specific allow rules (GitHub organisations), if any."""
+        return True
+
+    # -- the extension points ------------------------------------------------------
+    async def check_allowed(self, username, auth_model):
+        if auth_model is None:  # JupyterHub < 5 calls it without a model
+            return False
+        if not self.verified_email(auth_model):
+            decision = Decision(DENIED, "identity", "the provider has not verified this e-mail address")
+            self.access_checker.audit.write("login", username, decision, 0)
+            raise AccessDenied(decision, username, self.apply_url)
+        if not await self.identity_allowed(username, auth_model):
+            decision = Decision(DENIED, "identity", "not in the provider groups this hub requires")
+            self.access_checker.audit.write("login", username, decision, 0)
+            raise AccessDenied(decision, username, self.apply_url)
+        decision = await self.access_checker.check(username, "login")
+        if decision.approved:
+            return True
+        raise AccessDenied(decision, username, self.apply_url)
+
+    async def pre_spawn_start(self, user, spawner):
+        decision = await self.access_checker.check(user.name, "spawn")
+        if decision.approved:
+            return
+        link = f' <a href="{self.apply_url}">Apply for access</a>.' if self.apply_url and decision.outcome != UNAVAILABLE else ""
+        message = user_message(decision, user.name)
+        raise SpawnException(message, reason="access", status_code=403,
+                             message_html=web.escape.xhtml_escape(message) + link)
+
+    async def refresh_user(self, user, handler=None, **kwargs):
+        # Within the positive cache, answer at once and ask again in the
+        # background: a slow registry must not hold up this user's pages.
+        if self.access_checker.recently_approved(user.name, within=self.access_checker.cache_seconds):
+            if user.name not in self._checking:
+                self._checking.add(user.name)
+                asyncio.ensure_future(self._check_in_background(user))
+            return True
+        decision = await self.access_checker.check(user.name, "refresh")
+        if decision.approved:
+            return True
+        if decision.outcome != UNAVAILABLE:
+            await self.revoke(user, decision)
+        return False  # log in again: the log-in check decides and says why
+
+    async def _check_in_background(self, user):
+        try:
+            decision = await self.access_checker.check(user.name, "refresh")
+            if not decision.approved and decision.outcome != UNAVAILABLE:
+                await self.revoke(user, decision)
+        except Exception:
+            self.log.exception("Access re-check of %s failed", user.name)
+        finally:
+            self._checking.discard(user.name)
+
+    # -- ending access -------------------------------------------------------------
+    async def revoke(self, user, decision):
+        """Stop the user's servers and end every session and token of theirs."""
+        app = self.parent
+        for name, spawner in list(user.spawners.items()):
+            if spawner.active and not spawner.pending:
+                spawner._stop_pending = True  # as the hub's own stop does, against races
+                await app.proxy.delete_user(user, name)
+                await user.stop(name)
+        user.orm_user.cookie_id = new_token()  # every login cookie of the user stops working
+        for token in list(user.orm_user.api_tokens):
+            app.db.delete(token)
+        app.db.commit()
+        self.log.warning("Access of %s ended: %s (%s)", user.name, decision.outcome, decision.reason)
+
+    async def recheck_running(self):
+        users = [u for u in list(self.parent.users.values()) if any(s.active for s in u.spawners.values())]
+        limit = asyncio.Semaphore(8)
+
+        async def one(user):
+            async with limit:
+                decision = await self.access_checker.check(user.name, "recheck")
+                if not decision.approved and decision.outcome != UNAVAILABLE:
+                    await self.revoke(user, decision)
+
+        results = await asyncio.gather(*(one(u) for u in users), return_exceptions=True)
+        for user, result in zip(users, results):
+            if isinstance(result, Exception):
+                self.log.error("Access re-check of %s failed: %r", user.name, result)
+
+    async def _recheck_forever(self):
+        while True:
+            await asyncio.sleep(self.auth_refresh_age)
+            try:
+                await self.recheck_running()
+            except Exception:
+                self.log.exception("Access re-check failed")
+
+
+class OIDCAuthenticator(AccessCheckMixin, GenericOAuthenticator):
+    """Any OpenID Connect provider: CILogon, Keycloak, an institution's IdP."""
+
+    def verified_email(self, auth_model):
+        return auth_model["auth_state"][self.user_auth_state_key].get("email_verified") is True
+
+
+class GoogleAuthenticator(AccessCheckMixin, GoogleOAuthenticator):
+    def verified_email(self, auth_model):
+        return auth_model["auth_state"][self.user_auth_state_key].get("verified_email") is True
+
+
+class GitHubAuthenticator(AccessCheckMixin, GitHubOAuthenticator):
+    """GitHub log-in; the user name is the account's primary verified e-mail."""
+
+    async def update_auth_model(self, auth_model):
+        auth_model = await super().update_auth_model(auth_model)
+        state = auth_model["auth_state"]
+        token = state["token_response"]
+        emails = await self.httpfetch(
+            f"{self.github_api}/user/emails", "fetching user emails", method="GET",
+            headers=self.build_userdata_request_headers(token["access_token"], token["token_type"]),
+            validate_cert=self.validate_server_cert,
+        )
+        email = primary_verified_email(emails)
+        state[self.user_auth_state_key]["verified_primary_email"] = email
+        if email:
+            auth_model["name"] = email
+        return auth_model
+
+    def verified_email(self, auth_model):
+        return bool(auth_model["auth_state"][self.user_auth_state_key].get("verified_primary_email"))
+
+    async def identity_allowed(self, username, auth_model):
+        if not self.allowed_organizations:
+            return True
+        login = auth_model["auth_state"][self.user_auth_state_key]["login"]
+        return await GitHubOAuthenticator.check_allowed(self, login, auth_model)
+
+
+CLASSES = {"oidc": OIDCAuthenticator, "google": GoogleAuthenticator, "github": GitHubAuthenticator}

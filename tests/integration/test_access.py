@@ -1,0 +1,360 @@
+"""Production log-in end to end: a real OpenID Connect provider, a real registry, the real hub.
+
+The provider (oidc-provider-mock) and the DACO-style registry
+(tests/services/registry.py, which checks the OAuth1 signature) run as
+containers on the instance's network; the hub reaches them by name, the test
+client through loopback ports. Researchers log in through the provider's form
+as a browser does. The module switches the test instance to production mode
+and back to dev mode when it is done.
+"""
+
+import json
+import statistics
+import threading
+import time
+
+import pytest
+import requests
+from browser_client import OIDCUser
+from conftest import NAME, PORT, REPO, run_hubstack, wait_for
+
+from hubstack import engine
+from hubstack.build import Builder, Image
+
+OIDC_PORT, REGISTRY_PORT = 9411, 9412
+OIDC, REGISTRY = f"http://127.0.0.1:{OIDC_PORT}", f"http://127.0.0.1:{REGISTRY_PORT}"
+CLIENT_SECRET = "ci-client-secret-7f3a9c"
+CONSUMER_KEY, CONSUMER_SECRET = "hubstack-ci", "ci-consumer-secret-41d2e8"
+RECHECK, TIMEOUT = 6, 4
+APPLY_URL = "https://daco.example.org/apply"
+TEST_SERVICES = Image("test-services", "tests/services", wheels="tests/services")
+HUB = f"http://127.0.0.1:{PORT}"
+
+
+def production_env(secrets_dir, access_dir, **extra):
+    return {
+        "DEV_MODE": "0",
+        "HUBSTACK_OAUTH_PROVIDER": "oidc",
+        "OAUTH_CLIENT_ID": "hubstack-ci",
+        "OAUTH_CALLBACK_URL": f"{HUB}/hub/oauth_callback",
+        "OAUTH2_AUTHORIZE_URL": f"{OIDC}/oauth2/authorize",  # the browser's way to the provider
+        "OAUTH2_TOKEN_URL": "http://oidc:9400/oauth2/token",  # the hub's, on the stack's network
+        "OAUTH2_USERDATA_URL": "http://oidc:9400/userinfo",
+        "HUBSTACK_ACCESS_SOURCES": "list,registry",
+        "HUBSTACK_REGISTRY_URL": "http://registry:8080",
+        "HUBSTACK_REGISTRY_AUTH": "oauth1-hmac-sha1",
+        "HUBSTACK_REGISTRY_CONSUMER_KEY": CONSUMER_KEY,
+        "HUBSTACK_REGISTRY_TIMEOUT": str(TIMEOUT),
+        "HUBSTACK_ACCESS_CACHE": "120",
+        "HUBSTACK_ACCESS_RECHECK": str(RECHECK),
+        "HUBSTACK_ACCESS_APPLY_URL": APPLY_URL,
+        "HUBSTACK_SECRETS_DIR": str(secrets_dir),
+        "HUBSTACK_ACCESS_DIR": str(access_dir),
+        **extra,
+    }
+
+
+def write_secret(folder, name, value):
+    folder.mkdir(mode=0o700, exist_ok=True)
+    path = folder / name
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+
+
+# -- the services ------------------------------------------------------------------
+class Registry:
+    def put(self, path, body):
+        requests.put(f"{REGISTRY}/_test/{path}", json=body, timeout=10).raise_for_status()
+
+    def approve(self, email, cloud_access=True):
+        self.put(f"records/{requests.utils.quote(email, safe='')}", {"cloud-access": cloud_access})
+
+    def revoke(self, email):
+        requests.delete(f"{REGISTRY}/_test/records/{requests.utils.quote(email, safe='')}", timeout=10).raise_for_status()
+
+    def mode(self, mode, hang_seconds=60):
+        self.put("mode", {"mode": mode, "hang_seconds": hang_seconds})
+
+    def requests(self):
+        return requests.get(f"{REGISTRY}/_test/requests", timeout=10).json()
+
+
+def set_claims(email, verified=True):
+    requests.put(f"{OIDC}/users/{requests.utils.quote(email, safe='')}",
+                 json={"email": email, "email_verified": verified}, timeout=10).raise_for_status()
+
+
+def user(email, verified=True):
+    set_claims(email, verified)
+    return OIDCUser(HUB, email)
+
+
+def containers_of(docker_client, email):
+    return docker_client.containers.list(all=True, filters={"label": [f"hubstack.instance={NAME}", f"hubstack.user={email}"]})
+
+
+def audit(docker_client, settings):
+    hub = engine.hub_container(docker_client, settings)
+    result = hub.exec_run(["cat", "/srv/jupyterhub/audit/access.jsonl"])
+    return [json.loads(line) for line in result.output.decode().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def services(built_stack, docker_client, settings):
+    Builder(docker_client, settings, REPO, echo=lambda *_: None).run(images=(TEST_SERVICES,))
+    image = settings.image("test-services")
+    labels = {**settings.labels, "hubstack.role": "test-service"}
+    made = []
+    for name, command, port, inner in (
+        ("oidc", ["oidc-provider-mock", "-H", "0.0.0.0", "-p", "9400"], OIDC_PORT, 9400),
+        ("registry", ["python3", "/srv/registry.py", "--port", "8080", "--consumer-key", CONSUMER_KEY,
+                      "--consumer-secret", CONSUMER_SECRET], REGISTRY_PORT, 8080),
+    ):
+        container = docker_client.containers.create(
+            image, command, name=f"{NAME}-test-{name}", labels=labels, detach=True,
+            ports={f"{inner}/tcp": ("127.0.0.1", port)})
+        docker_client.networks.get(settings.network).connect(container, aliases=[name])
+        container.start()
+        made.append(container)
+    wait_for(lambda: _answers(f"{OIDC}/.well-known/openid-configuration"), 60, "the OIDC provider")
+    wait_for(lambda: _answers(f"{REGISTRY}/_test/health"), 60, "the test registry")
+    yield {c.name.rsplit("-", 1)[1]: c for c in made}
+    for container in made:
+        container.remove(force=True)
+
+
+def _answers(url):
+    try:
+        return requests.get(url, timeout=3).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+@pytest.fixture(scope="module")
+def production(services, tmp_path_factory, docker_client, settings):
+    folder = tmp_path_factory.mktemp("production")
+    secrets_dir, access_dir = folder / "secrets", folder / "access"
+    write_secret(secrets_dir, "oauth_client_secret", CLIENT_SECRET)
+    write_secret(secrets_dir, "registry_consumer_secret", CONSUMER_SECRET)
+    access_dir.mkdir()
+    (access_dir / "approvals.csv").write_text("email,approved_until,note\nexpired@example.org,2020-01-31,ended\n")
+    env = production_env(secrets_dir, access_dir)
+    run_hubstack("up", env=env, timeout=600)
+    yield {"env": env, "access_dir": access_dir, "registry": Registry()}
+    for container in docker_client.containers.list(filters={"label": [f"hubstack.instance={NAME}", "hubstack.role=user-server"]}):
+        container.remove(force=True)
+    run_hubstack("up", timeout=600)  # back to the dev-mode hub the other modules use
+
+
+# -- refusing to start -----------------------------------------------------------------
+@pytest.mark.parametrize("case,message", [
+    ("no client secret", "missing secret"),
+    ("no approval source", "HUBSTACK_ACCESS_SOURCES is not set"),
+])
+def test_production_refuses_to_start_half_configured(built_stack, docker_client, settings, tmp_path, case, message):
+    secrets_dir, access_dir = tmp_path / "secrets", tmp_path / "access"
+    access_dir.mkdir()
+    if case == "no client secret":
+        secrets_dir.mkdir()
+        env = production_env(secrets_dir, access_dir, HUBSTACK_ACCESS_SOURCES="registry")
+    else:
+        write_secret(secrets_dir, "oauth_client_secret", CLIENT_SECRET)
+        env = production_env(secrets_dir, access_dir, HUBSTACK_ACCESS_SOURCES="")
+    write_secret(secrets_dir, "registry_consumer_secret", CONSUMER_SECRET)
+    env["HUBSTACK_NAME"] = "hubci-bad"
+    # The CLI: one line, exit code 2, nothing started.
+    result = run_hubstack("up", env=env, check=False, timeout=120)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert message in lines[0]
+    # The hub image itself, started by hand past the CLI.
+    hub_env = {k: v for k, v in env.items() if k not in ("HUBSTACK_SECRETS_DIR", "HUBSTACK_ACCESS_DIR")}
+    container = docker_client.containers.run(
+        settings.image("hub"), environment=hub_env, detach=True,
+        volumes={str(secrets_dir): {"bind": "/run/secrets/hubstack", "mode": "ro"},
+                 str(access_dir): {"bind": "/srv/hubstack/access", "mode": "ro"}})
+    try:
+        assert container.wait(timeout=120)["StatusCode"] != 0
+        log = container.logs(stdout=False, stderr=True).decode().strip().splitlines()
+        assert log[-1].startswith("hubstack: ") and message in log[-1], log[-5:]
+    finally:
+        container.remove(force=True)
+
+
+# -- deciding at log-in -------------------------------------------------------------------
+def test_approved_researcher_gets_a_server_and_runs_code(production, docker_client, settings):
+    production["registry"].approve("approved@example.org")
+    researcher = user("approved@example.org")
+    researcher.login()
+    researcher.start_server()
+    kernel = researcher.start_kernel()
+    out, error = researcher.run(kernel["id"], "print(6 * 7)")
+    assert error is None and out.strip() == "42"
+    assert len(containers_of(docker_client, "approved@example.org")) == 1
+    production["researcher"] = researcher
+
+
+def denial(response):
+    """(heading, outcome) of the hub's denial page."""
+    assert response.status_code == 403, (response.status_code, response.url, response.text[-500:])
+    heading = response.text.split("<h1>", 1)[1].split("</h1>", 1)[0].strip()
+    outcome = response.text.split('data-outcome="', 1)[1].split('"', 1)[0]
+    return heading, outcome
+
+
+def test_unknown_researcher_is_denied_with_a_way_to_apply(production, docker_client):
+    response = user("stranger@example.org").attempt_login()
+    assert denial(response) == ("Not approved for data access", "denied")
+    assert APPLY_URL in response.text
+    assert containers_of(docker_client, "stranger@example.org") == []
+
+
+def test_unverified_email_is_refused(production, docker_client):
+    response = user("unverified@example.org", verified=False).attempt_login()
+    assert denial(response) == ("E-mail address not verified", "denied")
+    assert "has not verified" in response.text
+
+
+def test_expired_list_entry_and_list_changes_without_restart(production, docker_client):
+    response = user("expired@example.org").attempt_login()
+    assert denial(response) == ("Your data access approval has expired", "expired")
+    assert "2020-01-31" in response.text
+    # The operator renews it: the hub reads the changed file, no restart.
+    approvals = production["access_dir"] / "approvals.csv"
+    approvals.write_text(approvals.read_text() + "expired@example.org,2099-12-31,renewed\n")
+    user("expired@example.org").login()
+
+
+def test_plus_and_percent_reach_the_registry_encoded(production):
+    email = "jane+x%y@example.org"
+    production["registry"].approve(email)
+    user(email).login()
+    asked = [r for r in production["registry"].requests() if r["entity_id"] == email]
+    assert asked, "the registry never saw the address as sent"
+    assert "entity-id=jane%2Bx%25y%40example.org" in asked[-1]["raw_query"]
+    assert asked[-1]["verified"] and asked[-1]["method"] == "HMAC-SHA1"
+
+
+def test_access_check_cli_says_why(production):
+    ok = run_hubstack("access", "check", "approved@example.org", env=production["env"], check=False)
+    assert ok.returncode == 0 and "approved@example.org: approved" in ok.stdout, ok.stdout + ok.stderr
+    no = run_hubstack("access", "check", "stranger@example.org", env=production["env"], check=False)
+    assert no.returncode == 1 and "denied" in no.stdout and "not on the approval list" in no.stdout
+
+
+def test_spawn_is_checked_again(production, docker_client, settings):
+    production["registry"].approve("spawner@example.org")
+    researcher = user("spawner@example.org")
+    researcher.login()
+    production["registry"].revoke("spawner@example.org")
+    researcher.session.get(researcher.url("/hub/spawn"), timeout=60)  # the browser's "Start My Server"
+
+    def spawn_decisions():
+        return [a["decision"] for a in audit(docker_client, settings)
+                if a["user"] == "spawner@example.org" and a["event"] == "spawn"]
+    wait_for(spawn_decisions, 30, "the spawn's access check")
+    assert spawn_decisions() == ["denied"], audit(docker_client, settings)[-6:]
+    time.sleep(2)  # a refused spawn must not start anything late either
+    assert containers_of(docker_client, "spawner@example.org") == []
+
+
+# -- when the registry fails -----------------------------------------------------------------
+@pytest.mark.parametrize("mode", ["500", "garbage", "bad-signature", "hang"])
+def test_registry_failure_is_unavailable_not_denied(production, docker_client, settings, mode):
+    registry = production["registry"]
+    email = f"blip-{mode}@example.org"
+    registry.approve(email)  # approved, but the registry cannot say so
+    if mode == "bad-signature":
+        registry.put("secret", {"secret": "rotated-elsewhere"})
+    else:
+        registry.mode(mode, hang_seconds=30)
+    try:
+        if mode == "hang":
+            result, latencies = {}, []
+            login = threading.Thread(target=lambda: result.update(r=user(email).attempt_login(), t=time.monotonic()))
+            started = time.monotonic()
+            login.start()
+            researcher = production["researcher"]  # logged in, server running
+            while login.is_alive():
+                tic = time.monotonic()
+                assert researcher.session.get(researcher.url("/hub/home"), timeout=30).status_code == 200
+                latencies.append(time.monotonic() - tic)
+                time.sleep(0.2)
+            login.join()
+            response = result["r"]
+            assert result["t"] - started >= TIMEOUT - 0.5  # the login really waited for the registry
+            # Nobody else waits: every page of the other researcher came back well inside the hang.
+            assert len(latencies) >= 5 and max(latencies) < TIMEOUT / 2, latencies
+        else:
+            response = user(email).attempt_login()
+    finally:
+        registry.mode("normal")
+        registry.put("secret", {"secret": CONSUMER_SECRET})
+    heading, outcome = denial(response)
+    assert (heading, outcome) == ("Approval registry unavailable", "unavailable")
+    assert "not a decision about you" in response.text and APPLY_URL not in response.text
+    assert containers_of(docker_client, email) == []
+    assert requests.get(f"{HUB}/hub/health", timeout=5).status_code == 200
+
+
+def test_a_running_server_rides_out_a_registry_blip(production, docker_client, settings):
+    """The positive cache carries an approved researcher over an outage; nobody new gets in."""
+    production["registry"].mode("500")
+    try:
+        since = len(audit(docker_client, settings))
+        wait_for(lambda: any(a["event"] == "recheck" and a["user"] == "approved@example.org" and a["source"] == "cache"
+                             for a in audit(docker_client, settings)[since:]), RECHECK * 3, "a re-check during the outage")
+    finally:
+        production["registry"].mode("normal")
+    assert len(containers_of(docker_client, "approved@example.org")) == 1
+
+
+def test_revoked_approval_stops_the_server_and_ends_the_session(production, docker_client, settings):
+    researcher = production["researcher"]
+    assert containers_of(docker_client, "approved@example.org")
+    revoked = time.monotonic()
+    production["registry"].revoke("approved@example.org")
+    wait_for(lambda: not containers_of(docker_client, "approved@example.org"), RECHECK * 3 + 30, "the server to stop")
+    took = time.monotonic() - revoked
+    page = researcher.session.get(researcher.url("/hub/home"), timeout=30, allow_redirects=False)
+    assert page.status_code == 302 and "/hub/login" in page.headers["Location"]
+    assert researcher.session.get(researcher.server_url + "api/status", timeout=30, allow_redirects=False).status_code != 200
+    last = [a for a in audit(docker_client, settings) if a["user"] == "approved@example.org"][-1]
+    assert (last["event"], last["decision"]) == ("recheck", "denied")
+    print(f"\nrevocation: server stopped and session ended {took:.1f} s after the registry revoked (re-check every {RECHECK} s)")
+
+
+# -- the audit trail ---------------------------------------------------------------------------
+def test_audit_log_has_one_line_per_decision_and_no_secret(production, docker_client, settings):
+    lines = audit(docker_client, settings)
+    logins = [a for a in lines if a["event"] == "login"]
+    for email, decision in [("stranger@example.org", "denied"), ("unverified@example.org", "denied"),
+                            ("blip-500@example.org", "unavailable"), ("blip-hang@example.org", "unavailable")]:
+        mine = [a for a in logins if a["user"] == email]
+        assert [a["decision"] for a in mine] == [decision], (email, mine)
+    assert [a["decision"] for a in logins if a["user"] == "expired@example.org"] == ["expired", "approved"]
+    for record in lines:
+        assert set(record) == {"time", "event", "user", "decision", "source", "reason", "latency_ms"}
+    text = json.dumps(lines)
+    hub_log = engine.hub_container(docker_client, settings).logs().decode(errors="replace")
+    signatures = [r["signature"] for r in production["registry"].requests() if r["signature"]]
+    assert signatures
+    for secret in [CLIENT_SECRET, CONSUMER_SECRET, *signatures]:
+        assert secret not in text and requests.utils.quote(secret, safe="") not in text
+        assert secret not in hub_log
+    approved = [a["latency_ms"] for a in logins if a["decision"] == "approved"]
+    print(f"\naccess check at login: median {statistics.median(approved):.1f} ms over {len(approved)} approvals")
+
+
+def test_registry_down_is_unavailable(production, services, docker_client, settings):
+    services["registry"].stop(timeout=2)
+    try:
+        response = user("blip-down@example.org").attempt_login()
+    finally:
+        services["registry"].start()
+        wait_for(lambda: _answers(f"{REGISTRY}/_test/health"), 60, "the test registry")
+    assert denial(response) == ("Approval registry unavailable", "unavailable")
+    logins = [a for a in audit(docker_client, settings) if a["user"] == "blip-down@example.org"]
+    assert [(a["event"], a["decision"]) for a in logins] == [("login", "unavailable")]
+    assert containers_of(docker_client, "blip-down@example.org") == []
+    assert requests.get(f"{HUB}/hub/health", timeout=5).status_code == 200
