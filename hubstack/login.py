@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .settings import SettingsError
+from .settings import SettingsError, _bool
 
 PROVIDERS = ("google", "github", "oidc")
 SOURCES = ("registry", "list")
@@ -183,8 +183,6 @@ def load_login(raw, secrets_dir, access_dir):
         shown = f"{raw.get('HUBSTACK_ACCESS_DIR', 'access').rstrip('/')}/{APPROVAL_LIST}"
         if not approval_list.is_file():
             raise SettingsError(f"HUBSTACK_ACCESS_SOURCES has list but {shown} does not exist: create it (see access/README.md)")
-    from .settings import _bool
-
     return Login(
         provider=provider,
         client_id=client_id,

@@ -181,6 +181,34 @@ def test_production_refuses_to_start_half_configured(built_stack, docker_client,
         container.remove(force=True)
 
 
+@pytest.mark.parametrize("provider,extra,authorize", [
+    ("google", {"HUBSTACK_GOOGLE_DOMAINS": "example.org"}, "https://accounts.google.com/o/oauth2/v2/auth?"),
+    ("github", {"HUBSTACK_GITHUB_ORGS": "example-org", "HUBSTACK_ADMIN_GROUPS": "example-org:admins"},
+     "https://github.com/login/oauth/authorize?"),
+])
+def test_google_and_github_configurations_start(built_stack, docker_client, settings, tmp_path, provider, extra, authorize):
+    """The hub starts with each provider's settings and sends the browser to that provider (not followed)."""
+    secrets_dir, access_dir = tmp_path / "secrets", tmp_path / "access"
+    write_secret(secrets_dir, "oauth_client_secret", CLIENT_SECRET)
+    access_dir.mkdir()
+    (access_dir / "approvals.csv").write_text("someone@example.org,,\n")
+    env = {"HUBSTACK_NAME": "hubci-bad", "DEV_MODE": "0", "HUBSTACK_OAUTH_PROVIDER": provider, "OAUTH_CLIENT_ID": "ci-app",
+           "OAUTH_CALLBACK_URL": f"{HUB}/hub/oauth_callback", "HUBSTACK_ACCESS_SOURCES": "list", **extra}
+    container = docker_client.containers.run(
+        settings.image("hub"), environment=env, detach=True,
+        volumes={str(secrets_dir): {"bind": "/run/secrets/hubstack", "mode": "ro"},
+                 str(access_dir): {"bind": "/srv/hubstack/access", "mode": "ro"}})
+    ask = ("import http.client as h; c = h.HTTPConnection('127.0.0.1', 8000, timeout=5); "
+           "c.request('GET', '/hub/oauth_login'); r = c.getresponse(); print(r.status, r.getheader('Location'))")
+    try:
+        wait_for(lambda: container.exec_run(["python3", "-c", ask]).exit_code == 0, 120, f"the {provider} hub")
+        status, location = container.exec_run(["python3", "-c", ask]).output.decode().split(maxsplit=1)
+        assert status == "302" and location.startswith(authorize), location
+        assert "client_id=ci-app" in location and "redirect_uri=http%3A%2F%2F127.0.0.1%3A8101%2Fhub%2Foauth_callback" in location
+    finally:
+        container.remove(force=True)
+
+
 # -- deciding at log-in -------------------------------------------------------------------
 def test_approved_researcher_gets_a_server_and_runs_code(production, docker_client, settings):
     production["registry"].approve("approved@example.org")
