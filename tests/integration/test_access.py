@@ -198,7 +198,8 @@ def test_google_and_github_configurations_start(built_stack, docker_client, sett
         settings.image("hub"), environment=env, detach=True,
         volumes={str(secrets_dir): {"bind": "/run/secrets/hubstack", "mode": "ro"},
                  str(access_dir): {"bind": "/srv/hubstack/access", "mode": "ro"}})
-    ask = ("import http.client as h; c = h.HTTPConnection('127.0.0.1', 8000, timeout=5); "
+    # The hub's own port: alone, outside Compose, its proxy cannot reach it by the name "hub".
+    ask = ("import http.client as h; c = h.HTTPConnection('127.0.0.1', 8081, timeout=5); "
            "c.request('GET', '/hub/oauth_login'); r = c.getresponse(); print(r.status, r.getheader('Location'))")
     try:
         wait_for(lambda: container.exec_run(["python3", "-c", ask]).exit_code == 0, 120, f"the {provider} hub")
