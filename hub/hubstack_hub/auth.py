@@ -109,18 +109,19 @@ class AccessCheckMixin(OAuthenticator):
                 self._checking.add(user.name)
                 asyncio.ensure_future(self._check_in_background(user))
             return True
-        decision = await self.access_checker.check(user.name, "refresh")
-        if decision.approved:
-            return True
-        if decision.outcome != UNAVAILABLE:
+        decision = await self.check_or_revoke(user, "refresh")
+        return decision.approved  # False: log in again; the log-in check decides and says why
+
+    async def check_or_revoke(self, user, event):
+        """Ask the sources; a definite no (not "unavailable") ends the user's access."""
+        decision = await self.access_checker.check(user.name, event)
+        if not decision.approved and decision.outcome != UNAVAILABLE:
             await self.revoke(user, decision)
-        return False  # log in again: the log-in check decides and says why
+        return decision
 
     async def _check_in_background(self, user):
         try:
-            decision = await self.access_checker.check(user.name, "refresh")
-            if not decision.approved and decision.outcome != UNAVAILABLE:
-                await self.revoke(user, decision)
+            await self.check_or_revoke(user, "refresh")
         except Exception:
             self.log.exception("Access re-check of %s failed", user.name)
         finally:
@@ -147,9 +148,7 @@ class AccessCheckMixin(OAuthenticator):
 
         async def one(user):
             async with limit:
-                decision = await self.access_checker.check(user.name, "recheck")
-                if not decision.approved and decision.outcome != UNAVAILABLE:
-                    await self.revoke(user, decision)
+                await self.check_or_revoke(user, "recheck")
 
         results = await asyncio.gather(*(one(u) for u in users), return_exceptions=True)
         for user, result in zip(users, results):
