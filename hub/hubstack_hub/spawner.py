@@ -50,7 +50,14 @@ class HubstackSpawner(DockerSpawner):
             await self.docker("create_volume", name=name, labels=labels)
             self.log.info("Created volume %s for %s", name, self.user.name)
 
+    def refuse_engine_access(self):
+        """A user who can reach the Docker engine is root on the host: never mount its socket."""
+        for source in (*self.volumes, *self.read_only_volumes):
+            if source.rstrip("/").endswith("docker.sock"):
+                raise SpawnException(f"refusing to mount {source} into a user server: it gives root on the host")
+
     async def start(self):
+        self.refuse_engine_access()
         env_volume = await self.shared_environment_volume()
         await self.ensure_home_volumes()
         self.read_only_volumes = {**self.read_only_volumes, env_volume: ENV_MOUNT}
