@@ -1,0 +1,242 @@
+"""`hubstack doctor`: is this host ready to run (or still running) the hub well?
+
+Each check returns one row: what was checked, ok / warn / fail, what was
+found, and what to do about it. Checks only look; they never change anything.
+"""
+
+import errno
+import os
+import shutil
+import socket
+import ssl
+import stat
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import compose, engine
+from .settings import SettingsError
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+MIN_ENGINE = (20, 10)
+DISK_WARN_GB, DISK_FAIL_GB = 20, 5
+CERT_WARN_DAYS, CERT_FAIL_DAYS = 20, 3
+TLS_FILES = ("tls_fullchain.pem", "tls_privkey.pem")  # HUBSTACK_HTTPS=files
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str
+    found: str
+    fix: str = ""
+
+
+# -- the checks -------------------------------------------------------------------
+def docker_engine():
+    try:
+        client = engine.connect()
+    except engine.EngineError as err:
+        return Check("Docker engine", FAIL, "not reachable", str(err).split(": ", 1)[-1]), None
+    version = client.version().get("Version", "?")
+    numbers = tuple(int(p) for p in version.split("+")[0].split(".")[:2] if p.isdigit())
+    if numbers < MIN_ENGINE:
+        return Check("Docker engine", FAIL, version, "install Docker Engine 20.10 or newer"), client
+    return Check("Docker engine", OK, f"{version}, {client.info().get('Driver', '?')} storage"), client
+
+
+def compose_tool():
+    try:
+        command = compose.command()
+    except compose.ComposeError as err:
+        return Check("Compose", FAIL, "not installed", str(err).split(": ", 1)[-1])
+    result = subprocess.run([*command, "version", "--short"], capture_output=True, text=True)
+    return Check("Compose", OK, f"{' '.join(command)} {result.stdout.strip() or '(version unknown)'}")
+
+
+def port_free(name, bind, port, own_container=None):
+    """A port the stack publishes: free, or already ours."""
+    if own_container is not None and own_container.status == "running":
+        published = own_container.attrs["NetworkSettings"]["Ports"] or {}
+        if any(str(port) == b.get("HostPort") for bindings in published.values() for b in (bindings or [])):
+            return Check(name, OK, f"{bind}:{port} is published by {own_container.name}")
+    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((bind, port))
+        except OSError as err:
+            if err.errno == errno.EADDRINUSE:
+                return Check(name, FAIL, f"{bind}:{port} is in use by another program",
+                             "stop that program or choose another port in .env")
+            if err.errno == errno.EACCES:
+                return Check(name, WARN, f"{bind}:{port} needs root to bind here", "run the hub as root (the Docker engine does)")
+            return Check(name, FAIL, f"{bind}:{port}: {err.strerror}", "use an address of this machine in HUBSTACK_BIND")
+    return Check(name, OK, f"{bind}:{port} is free")
+
+
+def disk_space(path, label):
+    try:
+        free_gb = shutil.disk_usage(path).free / 1e9
+    except OSError as err:
+        return Check(f"disk ({label})", WARN, f"{path}: {err.strerror}", "check the Docker data folder")
+    found = f"{free_gb:.1f} GB free at {path}"
+    if free_gb < DISK_FAIL_GB:
+        return Check(f"disk ({label})", FAIL, found, f"free space: images and user homes need {DISK_WARN_GB} GB or more")
+    if free_gb < DISK_WARN_GB:
+        return Check(f"disk ({label})", WARN, found, f"{DISK_WARN_GB} GB or more leaves room for users' homes")
+    return Check(f"disk ({label})", OK, found)
+
+
+def secret_files(folder, shown):
+    """Every file in the secrets folder is private (mode 600 or stricter)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return Check("secrets", WARN, f"{shown}/ does not exist", "run `hubstack secrets init` (production needs it)")
+    loose = [p.name for p in sorted(folder.iterdir())
+             if p.is_file() and not p.name.startswith(".") and p.name != "README.md"
+             and stat.S_IMODE(p.stat().st_mode) & 0o077]
+    if loose:
+        return Check("secrets", FAIL, f"readable by others: {', '.join(loose)}",
+                     f"chmod 600 {' '.join(f'{shown}/{n}' for n in loose)}")
+    count = sum(1 for p in folder.iterdir() if p.is_file() and p.name != "README.md")
+    return Check("secrets", OK, f"{count} file(s) in {shown}/, all private")
+
+
+def configuration(instance, dev):
+    try:
+        settings = instance.checked_settings(dev=dev)
+    except SettingsError as err:
+        return Check("configuration", FAIL, "refused", str(err)), None
+    mode = "dev mode" if settings.dev_mode else "production"
+    return Check("configuration", OK, f"{mode}, instance {settings.name}"), settings
+
+
+def days_left(not_after):
+    return (ssl.cert_time_to_seconds(not_after) - time.time()) / 86400
+
+
+def decode_pem(path):
+    """The first certificate of a PEM file, as the ssl module decodes it (subject, notAfter, ...)."""
+    return ssl._ssl._test_decode_cert(str(path))
+
+
+def served_certificate(host, port, server_name):
+    """The certificate served at host:port for server_name (not verified: we only read its dates)."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with socket.create_connection((host, port), timeout=5) as raw, context.wrap_socket(raw, server_hostname=server_name) as tls:
+        der = tls.getpeercert(binary_form=True)
+    with tempfile.NamedTemporaryFile("w", suffix=".pem") as pem:
+        pem.write(ssl.DER_cert_to_PEM_cert(der))
+        pem.flush()
+        return decode_pem(pem.name)
+
+
+def certificate(cert, where):
+    left = days_left(cert["notAfter"])
+    found = f"{where}: expires {cert['notAfter']} ({left:.0f} days)"
+    if left < CERT_FAIL_DAYS:
+        return Check("certificate", FAIL, found, "renew it now (files mode: replace the files; acme: see `hubstack logs`)")
+    if left < CERT_WARN_DAYS:
+        return Check("certificate", WARN, found, "renewal is due: check that it happens")
+    return Check("certificate", OK, found)
+
+
+def https_certificate(settings, secrets_dir, shown):
+    if not settings.tls.on:
+        where = "on loopback, behind your own TLS terminator" if settings.loopback_bind else "on a public address"
+        status = OK if settings.loopback_bind or settings.dev_mode else FAIL
+        return Check("certificate", status, f"HTTPS off, hub {where}",
+                     "" if status == OK else "set HUBSTACK_HTTPS (acme, files or self-signed)")
+    if settings.https == "files":
+        path = Path(secrets_dir) / TLS_FILES[0]
+        try:
+            return certificate(decode_pem(path), f"{shown}/{TLS_FILES[0]}")
+        except (OSError, ssl.SSLError) as err:
+            return Check("certificate", FAIL, f"{shown}/{TLS_FILES[0]}: {getattr(err, 'strerror', None) or err}",
+                         "put the full chain (PEM) there")
+    domain, port = settings.tls.domain or "localhost", settings.tls.https_port
+    host = "127.0.0.1" if settings.loopback_bind or settings.bind in ("0.0.0.0", "::") else settings.bind
+    try:
+        return certificate(served_certificate(host, port, domain), f"served on {host}:{port} for {domain}")
+    except (OSError, ssl.SSLError) as err:
+        return Check("certificate", WARN, f"nothing served on {host}:{port} ({err})", "start the hub: `hubstack up`")
+
+
+def public_name(settings):
+    domain = settings.tls.domain
+    if not domain:
+        return Check("public name", OK if settings.dev_mode else WARN, "HUBSTACK_DOMAIN not set",
+                     "" if settings.dev_mode else "set HUBSTACK_DOMAIN to the name researchers use")
+    try:
+        addresses = sorted({info[4][0] for info in socket.getaddrinfo(domain, None)})
+    except socket.gaierror as err:
+        return Check("public name", FAIL, f"{domain} does not resolve ({err.strerror})",
+                     f"add an A/AAAA record for {domain} pointing at this machine")
+    mine = local_addresses()
+    if mine and not set(addresses) & mine:
+        return Check("public name", WARN, f"{domain} -> {', '.join(addresses)}, not an address of this machine",
+                     "fine behind NAT or a load balancer; otherwise fix the DNS record")
+    return Check("public name", OK, f"{domain} -> {', '.join(addresses)}")
+
+
+def local_addresses():
+    try:
+        out = subprocess.run(["ip", "-o", "addr", "show"], capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return set()
+    return {line.split()[3].split("/")[0] for line in out.splitlines() if len(line.split()) > 3}
+
+
+def memory(settings):
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return Check("memory", WARN, "unknown", "")
+    limit = settings.limits.mem_bytes
+    found = f"{total / 1024**3:.1f} GiB here, up to {limit / 1024**3:.1f} GiB per user server"
+    if limit > total / 2:
+        return Check("memory", WARN, found, "lower HUBSTACK_USER_MEM_LIMIT: one user could take half of the machine")
+    return Check("memory", OK, found)
+
+
+# -- all of them ------------------------------------------------------------------
+def run_checks(instance, dev=False):
+    rows = []
+    row, client = docker_engine()
+    rows.append(row)
+    rows.append(compose_tool())
+    row, settings = configuration(instance, dev)
+    rows.append(row)
+    if settings is None:  # the rest needs settings that at least load
+        try:
+            settings = instance.settings(dev=dev)
+        except SettingsError:
+            return rows
+    hub = engine.hub_container(client, settings) if client else None
+    rows.append(port_free("hub port", settings.hub_bind, settings.port, hub))
+    if settings.tls.on:
+        tls = _container(client, f"{settings.name}-tls")
+        for name, port in (("https port", settings.tls.https_port), ("http port", settings.tls.http_port)):
+            rows.append(port_free(name, settings.bind, port, tls))
+    root = client.info().get("DockerRootDir", "/var/lib/docker") if client else "/var/lib/docker"
+    rows.append(disk_space(root if Path(root).exists() else instance.project, "Docker data"))
+    rows.append(disk_space(instance.project, "checkout"))
+    secrets_dir, _ = settings.folders(instance.project)
+    shown = settings.raw["HUBSTACK_SECRETS_DIR"].rstrip("/")
+    rows.append(secret_files(secrets_dir, shown))
+    rows.append(https_certificate(settings, secrets_dir, shown))
+    rows.append(public_name(settings))
+    rows.append(memory(settings))
+    return rows
+
+
+def _container(client, name):
+    if client is None:
+        return None
+    try:
+        return client.containers.get(name)
+    except Exception:  # NotFound, or an engine that went away
+        return None

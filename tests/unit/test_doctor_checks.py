@@ -1,0 +1,79 @@
+import socket
+import subprocess
+
+import pytest
+
+from hubstack import doctor
+from hubstack.settings import load
+
+
+def self_signed(tmp_path, days):
+    cert, key = tmp_path / f"cert-{days}.pem", tmp_path / f"key-{days}.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=hub.example.org",
+                    "-days", str(days), "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return cert
+
+
+def test_a_port_in_use_by_another_program_fails():
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        row = doctor.port_free("hub port", "127.0.0.1", port)
+        assert (row.status, row.found) == (doctor.FAIL, f"127.0.0.1:{port} is in use by another program")
+        assert "choose another port" in row.fix
+    assert doctor.port_free("hub port", "127.0.0.1", port).status == doctor.OK
+
+
+def test_an_address_not_of_this_machine_fails():
+    row = doctor.port_free("hub port", "192.0.2.1", 8000)  # TEST-NET-1: never assigned here; bind() only
+    assert row.status == doctor.FAIL and "HUBSTACK_BIND" in row.fix
+
+
+def test_secret_files_must_be_private(tmp_path):
+    assert doctor.secret_files(tmp_path / "none", "secrets").status == doctor.WARN
+    (tmp_path / "ok").write_text("x")
+    (tmp_path / "ok").chmod(0o600)
+    assert doctor.secret_files(tmp_path, "secrets").status == doctor.OK
+    (tmp_path / "loose").write_text("x")
+    (tmp_path / "loose").chmod(0o640)
+    row = doctor.secret_files(tmp_path, "secrets")
+    assert (row.status, row.fix) == (doctor.FAIL, "chmod 600 secrets/loose")
+
+
+@pytest.mark.parametrize("days,status", [(1, doctor.FAIL), (10, doctor.WARN), (365, doctor.OK)])
+def test_certificate_expiry(tmp_path, days, status):
+    row = doctor.certificate(doctor.decode_pem(self_signed(tmp_path, days)), "tls_fullchain.pem")
+    assert row.status == status and any(f"({d} days)" in row.found for d in (days - 1, days))
+
+
+def test_files_mode_without_the_chain_fails(tmp_path):
+    settings = load(environ={"HUBSTACK_HTTPS": "files", "HUBSTACK_DOMAIN": "hub.example.org"})
+    row = doctor.https_certificate(settings, tmp_path, "secrets")
+    assert row.status == doctor.FAIL and "secrets/tls_fullchain.pem" in row.found
+
+
+def test_plain_http_on_a_public_address_fails_outside_dev_mode():
+    settings = load(environ={"HUBSTACK_BIND": "0.0.0.0"})
+    row = doctor.https_certificate(settings, "/nonexistent", "secrets")
+    assert row.status == doctor.FAIL and "HUBSTACK_HTTPS" in row.fix
+    assert doctor.https_certificate(load(environ={}), "/nonexistent", "secrets").status == doctor.OK
+
+
+def test_public_name(monkeypatch):
+    settings = load(environ={"HUBSTACK_DOMAIN": "localhost"})  # resolved from /etc/hosts, no DNS traffic
+    row = doctor.public_name(settings)
+    assert row.status == doctor.OK and "127.0.0.1" in row.found
+
+    def no_such_name(*_):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_name)
+    row = doctor.public_name(load(environ={"HUBSTACK_DOMAIN": "hub.example.org"}))
+    assert row.status == doctor.FAIL and "add an A/AAAA record for hub.example.org" in row.fix
+
+
+def test_a_memory_limit_above_half_the_machine_warns():
+    assert doctor.memory(load(environ={"HUBSTACK_USER_MEM_LIMIT": "256M"})).status == doctor.OK
+    row = doctor.memory(load(environ={"HUBSTACK_USER_MEM_LIMIT": "100T"}))
+    assert row.status == doctor.WARN and "HUBSTACK_USER_MEM_LIMIT" in row.fix
