@@ -46,6 +46,7 @@ IMAGES = (
     Image("hub", ".", dockerfile="hub/Dockerfile", parent="hub-core"),
     Image("notebook", "notebook", wheels="notebook"),
     Image("environment", "notebook/environment", wheels="notebook/environment"),
+    Image("tls", "tls"),  # Caddy, the HTTPS terminator (compose.yml's tls service)
 )
 ENV_MOUNT = "/opt/conda"
 ENV_VERSION_FILE = ".hubstack-env-version"
@@ -115,6 +116,8 @@ class Builder:
         log.write(f"network {s.network}: {'created' if made else 'exists'}\n")
         _, made = engine.ensure_volume(self.client, s.hub_data_volume, {**s.labels, "hubstack.role": "hub-data"})
         log.write(f"volume {s.hub_data_volume}: {'created' if made else 'exists'}\n")
+        _, made = engine.ensure_volume(self.client, s.tls_data_volume, {**s.labels, "hubstack.role": "tls-data"})
+        log.write(f"volume {s.tls_data_volume}: {'created' if made else 'exists'}\n")
         (self.project / "share").mkdir(exist_ok=True)
         self.echo(f"    network {s.network}, volume {s.hub_data_volume}")
 

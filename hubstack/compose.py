@@ -26,9 +26,26 @@ def argv(settings, project, *args):
             "--file", str(project / "compose.yml"), *args]
 
 
+# The tls service (Caddy) is in the Compose profile "tls": a hand-run `docker compose up`
+# starts only the hub unless asked (`--profile tls`). The CLI activates the profile
+# always, so that `down` and `logs` see the service, and names the services it starts.
+TLS_PROFILE = "tls"
+# Mounted over the TLS files' folder unless HUBSTACK_HTTPS=files: the terminator never sees secrets/ it does not need.
+NO_TLS_FILES = "./tls/no-files"
+
+
+def derived(settings):
+    """Compose variables the CLI computes from the settings; compose.yml's defaults are never more open."""
+    return {
+        "COMPOSE_PROFILES": TLS_PROFILE,
+        "HUBSTACK_HUB_BIND": settings.hub_bind,
+        "HUBSTACK_TLS_FILES_DIR": settings.raw["HUBSTACK_SECRETS_DIR"] if settings.https == "files" else NO_TLS_FILES,
+    }
+
+
 def environment(settings):
     """The process environment with the checked settings, for variable substitution."""
-    return {**os.environ, **settings.as_environment()}
+    return {**os.environ, **settings.as_environment(), **derived(settings)}
 
 
 def run(settings, project, *args, capture=False):

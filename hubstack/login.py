@@ -25,6 +25,10 @@ APPROVAL_LIST = "approvals.csv"
 CLIENT_SECRET = "oauth_client_secret"
 CONSUMER_SECRET = "registry_consumer_secret"
 BEARER_TOKEN = "registry_token"
+# Made by `hubstack secrets init`: 32 random bytes each, hex.
+COOKIE_SECRET = "jupyterhub_cookie_secret"  # signs the hub's log-in cookies
+CRYPT_KEY = "jupyterhub_crypt_key"  # encrypts the OAuth tokens kept in auth state
+GENERATED = (COOKIE_SECRET, CRYPT_KEY)
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,8 @@ class Login:
     cache_seconds: int
     recheck_seconds: int
     apply_url: str
+    cookie_secret: str
+    crypt_key: str
 
 
 def _list(raw):
@@ -116,6 +122,14 @@ def read_secret(secrets_dir, name, shown_dir, why):
     return value
 
 
+def read_generated_secret(secrets_dir, name, shown_dir):
+    """The cookie secret or crypt key: 64 hex digits, made by `hubstack secrets init`."""
+    value = read_secret(secrets_dir, name, shown_dir, "create it with `hubstack secrets init`")
+    if len(value) != 64 or any(c not in "0123456789abcdefABCDEF" for c in value):
+        raise SettingsError(f"secret {shown_dir}/{name} is not 64 hex digits: move it away and run `hubstack secrets init`")
+    return value
+
+
 def load_login(raw, secrets_dir, access_dir):
     """The checked production log-in from raw settings (hubstack.settings.load(...).raw)."""
     shown_secrets = raw.get("HUBSTACK_SECRETS_DIR", "secrets").rstrip("/") or "secrets"
@@ -134,6 +148,7 @@ def load_login(raw, secrets_dir, access_dir):
     if not urlsplit(callback_url).path.endswith("/hub/oauth_callback"):
         raise SettingsError(f"OAUTH_CALLBACK_URL={callback_url!r} must end in /hub/oauth_callback")
     client_secret = read_secret(secrets_dir, CLIENT_SECRET, shown_secrets, "the OAuth client secret from the provider")
+    cookie_secret, crypt_key = (read_generated_secret(secrets_dir, name, shown_secrets) for name in GENERATED)
     oidc = provider == "oidc"
     authorize_url = _url("OAUTH2_AUTHORIZE_URL", raw.get("OAUTH2_AUTHORIZE_URL", ""), required=oidc, browser=True)
     token_url = _url("OAUTH2_TOKEN_URL", raw.get("OAUTH2_TOKEN_URL", ""), required=oidc)
@@ -208,4 +223,6 @@ def load_login(raw, secrets_dir, access_dir):
         cache_seconds=int(_seconds("HUBSTACK_ACCESS_CACHE", raw.get("HUBSTACK_ACCESS_CACHE", "180"), 0, 3600)),
         recheck_seconds=int(_seconds("HUBSTACK_ACCESS_RECHECK", raw.get("HUBSTACK_ACCESS_RECHECK", "300"), 5, 86400)),
         apply_url=_url("HUBSTACK_ACCESS_APPLY_URL", raw.get("HUBSTACK_ACCESS_APPLY_URL", ""), required=False, browser=True),
+        cookie_secret=cookie_secret,
+        crypt_key=crypt_key,
     )

@@ -19,6 +19,10 @@ class HubError(AssertionError):
     pass
 
 
+class KernelDied(HubError):
+    pass
+
+
 class BrowserUser:
     def __init__(self, base_url, name, password=""):
         self.base_url = base_url.rstrip("/")
@@ -138,10 +142,17 @@ class BrowserUser:
             out, error = [], None
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
-                msg = json.loads(ws.recv())
-                if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                # Short reads: the server's websocket pings would otherwise keep one recv() waiting forever.
+                ws.settimeout(max(0.1, min(5, deadline - time.monotonic())))
+                try:
+                    msg = json.loads(ws.recv())
+                except websocket.WebSocketTimeoutException:
                     continue
                 kind = msg["msg_type"]
+                if kind == "status" and msg["content"]["execution_state"] in ("restarting", "dead"):
+                    raise KernelDied(f"kernel {kernel_id} died while running the cell (the server restarts it)")
+                if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                    continue
                 if kind == "stream":
                     out.append(msg["content"]["text"])
                 elif kind == "execute_result":

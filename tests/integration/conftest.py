@@ -18,8 +18,9 @@ from hubstack import compose, engine
 from hubstack.settings import load
 
 REPO = Path(__file__).resolve().parents[2]
-NAME = "hubci"
-PORT = 8101
+# HUBCI_NAME/HUBCI_PORT let a developer run a module beside another run.
+NAME = os.environ.get("HUBCI_NAME", "hubci")
+PORT = int(os.environ.get("HUBCI_PORT", "8101"))
 # Compose substitutes these; the CLI reads them. Nothing of the operator's
 # default instance ("hubstack") is touched by the tests.
 INSTANCE_ENV = {"HUBSTACK_NAME": NAME, "HUBSTACK_PORT": str(PORT), "HUBSTACK_BIND": "127.0.0.1", "DEV_MODE": "1"}
@@ -77,15 +78,30 @@ def settings():
 @pytest.fixture(scope="session")
 def clean_slate(docker_client):
     """Start without leftovers of an earlier run; leave none behind."""
-    for name in (NAME, f"{NAME}2"):
+    for name in (NAME, f"{NAME}2", f"{NAME}svc"):
         remove_instance(docker_client, name)
     yield
-    for name in (NAME, f"{NAME}2"):
+    for name in (NAME, f"{NAME}2", f"{NAME}svc"):
         remove_instance(docker_client, name)
 
 
 @pytest.fixture(scope="session")
-def built_stack(clean_slate):
+def checkout_secrets():
+    """Generated secrets in the checkout's secrets/ while the images build, as an operator has them.
+
+    Files that were there already are used and kept; the ones made here go at the end.
+    """
+    result = run_hubstack("secrets", "init")
+    files = {Path(line.split(maxsplit=1)[1]): line.split()[0] for line in result.stdout.splitlines()
+             if line.startswith(("created ", "kept "))}
+    made = [path for path, what in files.items() if what == "created"]
+    yield {path.name: path.read_text().strip() for path in files}
+    for path in made:
+        path.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+def built_stack(clean_slate, checkout_secrets):
     result = run_hubstack("build")
     print(result.stdout[-2000:])
     return result

@@ -134,6 +134,7 @@ def _answers(url):
 def production(services, tmp_path_factory, docker_client, settings):
     folder = tmp_path_factory.mktemp("production")
     secrets_dir, access_dir = folder / "secrets", folder / "access"
+    run_hubstack("secrets", "init", env={"HUBSTACK_SECRETS_DIR": str(secrets_dir)})
     write_secret(secrets_dir, "oauth_client_secret", CLIENT_SECRET)
     write_secret(secrets_dir, "registry_consumer_secret", CONSUMER_SECRET)
     access_dir.mkdir()
@@ -158,10 +159,11 @@ def test_production_refuses_to_start_half_configured(built_stack, docker_client,
         secrets_dir.mkdir()
         env = production_env(secrets_dir, access_dir, HUBSTACK_ACCESS_SOURCES="registry")
     else:
+        run_hubstack("secrets", "init", env={"HUBSTACK_SECRETS_DIR": str(secrets_dir)})
         write_secret(secrets_dir, "oauth_client_secret", CLIENT_SECRET)
         env = production_env(secrets_dir, access_dir, HUBSTACK_ACCESS_SOURCES="")
     write_secret(secrets_dir, "registry_consumer_secret", CONSUMER_SECRET)
-    env["HUBSTACK_NAME"] = "hubci-bad"
+    env["HUBSTACK_NAME"] = f"{NAME}-bad"
     # The CLI: one line, exit code 2, nothing started.
     result = run_hubstack("up", env=env, check=False, timeout=120)
     lines = result.stderr.strip().splitlines()
@@ -189,10 +191,11 @@ def test_production_refuses_to_start_half_configured(built_stack, docker_client,
 def test_google_and_github_configurations_start(built_stack, docker_client, settings, tmp_path, provider, extra, authorize):
     """The hub starts with each provider's settings and sends the browser to that provider (not followed)."""
     secrets_dir, access_dir = tmp_path / "secrets", tmp_path / "access"
+    run_hubstack("secrets", "init", env={"HUBSTACK_SECRETS_DIR": str(secrets_dir)})
     write_secret(secrets_dir, "oauth_client_secret", CLIENT_SECRET)
     access_dir.mkdir()
     (access_dir / "approvals.csv").write_text("someone@example.org,,\n")
-    env = {"HUBSTACK_NAME": "hubci-bad", "DEV_MODE": "0", "HUBSTACK_OAUTH_PROVIDER": provider, "OAUTH_CLIENT_ID": "ci-app",
+    env = {"HUBSTACK_NAME": f"{NAME}-bad", "DEV_MODE": "0", "HUBSTACK_OAUTH_PROVIDER": provider, "OAUTH_CLIENT_ID": "ci-app",
            "OAUTH_CALLBACK_URL": f"{HUB}/hub/oauth_callback", "HUBSTACK_ACCESS_SOURCES": "list", **extra}
     container = docker_client.containers.run(
         settings.image("hub"), environment=env, detach=True,
@@ -205,7 +208,7 @@ def test_google_and_github_configurations_start(built_stack, docker_client, sett
         wait_for(lambda: container.exec_run(["python3", "-c", ask]).exit_code == 0, 120, f"the {provider} hub")
         status, location = container.exec_run(["python3", "-c", ask]).output.decode().split(maxsplit=1)
         assert status == "302" and location.startswith(authorize), location
-        assert "client_id=ci-app" in location and "redirect_uri=http%3A%2F%2F127.0.0.1%3A8101%2Fhub%2Foauth_callback" in location
+        assert "client_id=ci-app" in location and f"redirect_uri=http%3A%2F%2F127.0.0.1%3A{PORT}%2Fhub%2Foauth_callback" in location
     finally:
         container.remove(force=True)
 

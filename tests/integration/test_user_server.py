@@ -6,6 +6,7 @@ import pytest
 from browser_client import BrowserUser
 from conftest import REPO, health_ok, run_hubstack, wait_for
 
+from hubstack.build import IMAGES
 from hubstack.settings import short_id
 
 USERS = ["alice", "jane.doe+x@example.org"]
@@ -136,7 +137,7 @@ def test_status_reports_servers_volumes_and_images(hub, settings):
     assert report["hub"] == "healthy"
     assert {"name": f"{settings.user_prefix}-judy", "user": "judy", "status": "running"} in report["servers"]
     assert {"name": f"{settings.name}-home-judy", "role": "home"} in report["volumes"]
-    assert {i["name"] for i in report["images"]} == {settings.image(r) for r in ("hub-core", "hub", "notebook", "environment")}
+    assert {i["name"] for i in report["images"]} == {settings.image(i.role) for i in IMAGES}
     assert all(i["age"] != "missing" for i in report["images"])
 
 

@@ -1,6 +1,7 @@
 import pytest
 
 from hubstack.login import Login, load_login
+from hubstack.secrets import init
 from hubstack.settings import SettingsError, load
 
 OIDC = {
@@ -21,6 +22,7 @@ def folders(tmp_path):
     secrets, access = tmp_path / "secrets", tmp_path / "access"
     secrets.mkdir()
     access.mkdir()
+    init(secrets)
     for name, value in (("oauth_client_secret", "client-secret\n"), ("registry_consumer_secret", "consumer-secret")):
         (secrets / name).write_text(value)
         (secrets / name).chmod(0o600)
