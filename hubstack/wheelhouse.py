@@ -29,6 +29,18 @@ def pip_platform_args():
     return args
 
 
+# Packages the lock leaves out on purpose although a dependency names them.
+# The hub and notebook images install their locks with --no-deps, so a lock
+# is the whole set.
+LEFT_OUT = {
+    # jsonschema's optional IRI format check, pulled in by jupyter-events: it
+    # compiles a Lark grammar at import, 1.2-1.6 s of every user server's and
+    # the hub's start on a 2-core VM; nothing in either validates IRIs.
+    "rfc3987-syntax": "slow import, unused",
+    "lark": "only rfc3987-syntax needs it",
+}
+
+
 def canonical(name):
     return re.sub(r"[-_.]+", "-", name).lower()
 
@@ -82,7 +94,8 @@ def _main(argv):
         print(" ".join(pip_platform_args()))
     elif argv[:1] == ["--list-wheels"]:
         for name, version in sorted(wheel_pin(p.name) for p in Path(argv[1]).glob("*.whl")):
-            print(f"{name}=={version}")
+            if name not in LEFT_OUT:
+                print(f"{name}=={version}")
     else:
         sys.exit("usage: python -m hubstack.wheelhouse --pip-platform-args | --list-wheels DIR")
 

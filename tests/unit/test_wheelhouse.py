@@ -1,4 +1,8 @@
+from pathlib import Path
+
 from hubstack import wheelhouse
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_wheel_pin_normalises_names():
@@ -37,3 +41,13 @@ def test_platform_args_target_the_image_python():
     args = wheelhouse.pip_platform_args()
     assert args[args.index("--python-version") + 1] == "3.11.2"
     assert "--only-binary=:all:" in args
+
+
+def test_locks_leave_out_what_no_server_needs(tmp_path, capsys):
+    for name in ("rfc3987_syntax-1.1.0-py3-none-any.whl", "lark-1.3.1-py3-none-any.whl", "jsonschema-4.26.0-py3-none-any.whl"):
+        (tmp_path / name).write_bytes(b"")
+    wheelhouse._main(["--list-wheels", str(tmp_path)])
+    assert capsys.readouterr().out.split() == ["jsonschema==4.26.0"]
+    for lock in ("hub/core", "notebook", "notebook/environment"):
+        pins = wheelhouse.read_lock(REPO / lock / "requirements.lock")
+        assert pins and not set(pins) & set(wheelhouse.LEFT_OUT), lock
