@@ -6,19 +6,28 @@
   filled last. The build tags the environment image it filled the volume from
   as `:current`, so a new spawn never sees a half-copied environment and
   running servers keep the one they started with.
+
+It also returns from start() only once the server answers, found by short
+polls: the hub's own wait (exponential back-off up to 5 s between tries)
+would otherwise notice a server seconds after it is up.
 """
+
+import time
 
 from docker.errors import APIError, NotFound
 from dockerspawner import DockerSpawner
 from hubstack.settings import short_id
 from jupyterhub.spawner import SpawnException
-from traitlets import Unicode
+from jupyterhub.utils import AnyTimeoutError, exponential_backoff, url_path_join
+from tornado.httpclient import AsyncHTTPClient
+from traitlets import Float, Unicode
 
 ENV_MOUNT = "/opt/conda"
 
 
 class HubstackSpawner(DockerSpawner):
     instance = Unicode("hubstack", config=True, help="HUBSTACK_NAME of this instance")
+    ready_poll_max = Float(0.25, config=True, help="Longest pause (s) between two asks whether a new server answers")
 
     @property
     def instance_labels(self):
@@ -63,4 +72,33 @@ class HubstackSpawner(DockerSpawner):
         self.read_only_volumes = {**self.read_only_volumes, env_volume: ENV_MOUNT}
         labels = {**self.instance_labels, "hubstack.role": "user-server", "hubstack.user": self.user.name}
         self.extra_create_kwargs = {**self.extra_create_kwargs, "labels": labels}
-        return await super().start()
+        ip, port = await super().start()
+        await self.wait_until_answering(f"http://{ip}:{port}")
+        return ip, port
+
+    async def answers(self, url):
+        """As the hub judges it: any HTTP answer that is not a server error."""
+        try:
+            response = await AsyncHTTPClient().fetch(url, raise_error=False, follow_redirects=False, request_timeout=5)
+        except Exception:  # noqa: BLE001 - refused, reset, not resolvable yet: not up yet
+            return False
+        return response.code < 500
+
+    async def wait_until_answering(self, address):
+        url = url_path_join(address, self.server.base_url if self.server else "/", "api")
+        last_look = time.monotonic()
+
+        async def up_or_gone():
+            nonlocal last_look
+            if await self.answers(url):
+                return True
+            if time.monotonic() - last_look > 1:  # a server that died at start: let the hub report it now
+                last_look = time.monotonic()
+                return await self.poll() is not None
+            return False
+
+        try:
+            await exponential_backoff(up_or_gone, f"{url} did not answer", start_wait=0.05, scale_factor=1.5,
+                                      max_wait=self.ready_poll_max, timeout=self.http_timeout)
+        except AnyTimeoutError:
+            pass  # the hub's own wait gives up too, and says why
