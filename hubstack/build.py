@@ -4,6 +4,8 @@ Every step is idempotent and logs to .hubstack/logs/<step>.log; a failure
 names its step and shows the tail of that log.
 """
 
+import hashlib
+import json
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -11,6 +13,7 @@ from pathlib import Path
 
 import click
 from docker.errors import APIError, NotFound
+from docker.utils.build import exclude_paths
 
 from . import base, engine, wheelhouse
 from .settings import short_id
@@ -49,7 +52,29 @@ IMAGES = (
     Image("tls", "tls"),  # Caddy, the HTTPS terminator (compose.yml's tls service)
 )
 ENV_MOUNT = "/opt/conda"
+INPUTS_LABEL = "hubstack.inputs"  # digest of everything an image is built from (input_digest)
 ENV_VERSION_FILE = ".hubstack-env-version"
+
+
+def input_digest(context, dockerfile, args):
+    """sha256 of what `docker build` would be given: the files it sends (after
+    .dockerignore), their modes and contents, the Dockerfile and the build
+    arguments (with the parent image's id, so a rebuilt parent counts)."""
+    context = Path(context)
+    ignore = context / ".dockerignore"
+    patterns = [line.strip() for line in ignore.read_text().splitlines()
+                if line.strip() and not line.startswith("#")] if ignore.is_file() else []
+    digest = hashlib.sha256(json.dumps([dockerfile, sorted(args.items())]).encode())
+    for name in sorted(exclude_paths(str(context), patterns, dockerfile=dockerfile)):
+        path = context / name
+        if path.is_file() and not path.is_symlink():
+            digest.update(f"\0{name}\0{path.stat().st_mode & 0o777:o}\0".encode())
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+        else:
+            digest.update(f"\0{name}\0{'link:' + str(path.readlink()) if path.is_symlink() else 'dir'}".encode())
+    return digest.hexdigest()
 
 
 class Builder:
@@ -95,10 +120,20 @@ class Builder:
         tag = self.tag(image.role)
         parent = self.tag(image.parent) if image.parent else self.base_image
         arg = f"{(image.parent or 'base').replace('-', '_').upper()}_IMAGE"  # e.g. HUB_CORE_IMAGE
-        labels = {} if image is PYTHON else self.settings.labels
+        buildargs = {arg: parent}
+        inputs = input_digest(self.project / image.context, image.dockerfile,
+                              {**buildargs, "parent id": self.client.images.get(parent).id})
+        existing = engine.image_or_none(self.client, tag)
+        if not nocache and existing is not None and existing.labels.get(INPUTS_LABEL) == inputs:
+            # Nothing it is built from changed: skip even sending the context (the
+            # environment's wheels are hundreds of MB) and Docker's cache checks.
+            log.write(f"{tag}: inputs unchanged ({inputs[:12]}), not rebuilt\n")
+            self.echo(f"    {tag}: unchanged")
+            return
+        labels = {**({} if image is PYTHON else self.settings.labels), INPUTS_LABEL: inputs}
         stream = self.client.api.build(
             path=str(self.project / image.context), dockerfile=image.dockerfile, tag=tag,
-            buildargs={arg: parent}, labels=labels, rm=True, forcerm=True, nocache=nocache, decode=True,
+            buildargs=buildargs, labels=labels, rm=True, forcerm=True, nocache=nocache, decode=True,
         )
         for chunk in stream:
             text = chunk.get("stream", "")
