@@ -59,8 +59,8 @@ class Stack:
                                 env={**os.environ, **self.environ, **(env or {})},
                                 capture_output=True, text=True, timeout=timeout)
         if result.returncode != 0:
-            raise SystemExit(f"bench: hubstack {' '.join(args)} exited {result.returncode}: "
-                             f"{(result.stderr or result.stdout).strip().splitlines()[-1:]}")
+            said = (result.stderr.strip() or result.stdout.strip() or "no output").splitlines()[-1]
+            raise SystemExit(f"bench: hubstack {' '.join(args)} exited {result.returncode}: {said}")
         return time.monotonic() - started, result.stdout
 
     def up(self):

@@ -62,8 +62,10 @@ c.DockerSpawner.extra_host_config = {
 # A 2-core VM starts a few servers at a time well; the rest are told to wait.
 c.JupyterHub.concurrent_spawn_limit = limits.spawn_concurrency
 # A server starts in about 2 s here (benchmarks/): ask the waiting to retry in
-# 5-15 s, not JupyterHub's 30-60 s meant for slow clusters.
-c.JupyterHub.spawn_throttle_retry_range = (5, 15)
+# 5-15 s, not JupyterHub's 30-60 s meant for slow clusters. JupyterHub 6.1's
+# spawn_throttle_retry_range trait lacks config=True ("not recognized"), so the
+# value goes in the Tornado settings, which JupyterHub applies last.
+c.JupyterHub.tornado_settings = {"spawn_throttle_retry_range": (5, 15)}
 c.JupyterHub.active_server_limit = limits.max_servers
 if limits.idle_timeout:
     # Stops servers idle for HUBSTACK_IDLE_TIMEOUT seconds; their volumes stay.

@@ -155,10 +155,17 @@ def test_spawns_beyond_the_limit_are_asked_to_wait(confined, docker_client):
     first, second = BrowserUser(confined, "early"), BrowserUser(confined, "late")
     first.login()
     second.login()
-    # The first spawn is pending (HUBSTACK_SPAWN_CONCURRENCY=1) when the second asks.
-    pending = first.session.get(first.url("/hub/spawn"), timeout=60, allow_redirects=False)
-    assert pending.status_code == 302
+    # The second asks while the hub still holds the first's request (it waits for the
+    # spawn it started), so the first spawn is surely pending (HUBSTACK_SPAWN_CONCURRENCY=1):
+    # a server starts in about a second, too fast to ask after the first answer.
+    answers = []
+    asking = threading.Thread(target=lambda: answers.append(
+        first.session.get(first.url("/hub/spawn"), timeout=60, allow_redirects=False)))
+    asking.start()
+    time.sleep(0.3)
     busy = second.session.get(second.url("/hub/spawn"), timeout=60)
+    asking.join()
+    assert answers[0].status_code == 302
     assert busy.status_code == 429
     retry = int(busy.headers["Retry-After"])
     assert 5 <= retry <= 15  # spawn_throttle_retry_range, set for a hub whose servers start in seconds
