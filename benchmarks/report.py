@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 import platform
 import subprocess
 import time
@@ -74,7 +75,7 @@ def machine():
     return {
         "commit": out("git", "-C", str(RESULTS.parent.parent), "rev-parse", "--short", "HEAD"),
         "dirty": bool(out("git", "-C", str(RESULTS.parent.parent), "status", "--porcelain", "--untracked-files=no")),
-        "cpus": len(__import__("os").sched_getaffinity(0)),
+        "cpus": len(os.sched_getaffinity(0)),
         "memory_gib": round(int(meminfo["MemTotal"].split()[0]) / 2**20, 1),
         "kernel": platform.release(),
         "docker": out("docker", "version", "--format", "{{.Server.Version}} {{.Server.Os}}"),
