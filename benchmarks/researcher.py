@@ -112,21 +112,29 @@ class Researcher(BrowserUser):
             pass
 
     # -- a whole visit --------------------------------------------------------
+    def steps_to_result(self):
+        """(step, action) from arrival to the first result; TTFR is the sum of their times."""
+        return (("login", self.login), ("spawn", self.ask_for_server), ("open", self.open_server),
+                ("kernel", self.open_kernel), ("first_result", self.first_result))
+
+    def open_kernel(self):
+        self.kernel_id = self.start_kernel()["id"]
+
     def visit_until_result(self):
-        """Log in to first result; True when every step worked. TTFR is the sum of these steps."""
+        """True when every step worked; a failed step is recorded in self.failed."""
         try:
-            self.timed("login", self.login)
-            self.timed("spawn", self.ask_for_server)
-            self.timed("open", self.open_server)
-            self.kernel_id = self.timed("kernel", self.start_kernel)["id"]
-            self.timed("first_result", self.first_result)
+            for step, action in self.steps_to_result():
+                self.timed(step, action)
             return True
         except FAILURES:
             return False
 
+    def stop(self):
+        self.stop_server()
+
     def leave(self):
         try:
-            self.timed("stop", self.stop_server)
+            self.timed("stop", self.stop)
         except FAILURES:
             pass
 
@@ -134,8 +142,7 @@ class Researcher(BrowserUser):
     def ttfr(self):
         if self.failed or "first_result" not in self.times:
             return None
-        return sum(self.times[s] for s in ("login", "spawn", "open", "kernel", "first_result"))
-
+        return sum(self.times[step] for step, _ in self.steps_to_result())
 
 def wait_answer(session, url, timeout=300):
     """Poll GET <server>/api until Jupyter Server answers with its version (the same check for hub and bare)."""
@@ -164,21 +171,9 @@ class BareResearcher(Researcher):
         self.server_url = self.base_url + "/"
         wait_answer(self.session, self.server_url + "api")
 
-    def visit_until_result(self):
-        try:
-            self.timed("start", self.start)
-            self.kernel_id = self.timed("kernel", self.start_kernel)["id"]
-            self.timed("first_result", self.first_result)
-            return True
-        except FAILURES:
-            return False
+    def steps_to_result(self):
+        return (("start", self.start), ("kernel", self.open_kernel), ("first_result", self.first_result))
 
-    def leave(self):
+    def stop(self):
         if self.container is not None:
-            self.timed("stop", self.stack.remove_bare, self.container)
-
-    @property
-    def ttfr(self):
-        if self.failed or "first_result" not in self.times:
-            return None
-        return sum(self.times[s] for s in ("start", "kernel", "first_result"))
+            self.stack.remove_bare(self.container)
