@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from . import build, concurrency, first_result, footprint, report, spawn
-from .stack import BENCH_NAME, BENCH_PORT, Stack
+from .stack import BENCH_NAME, BENCH_PORT, BenchInstance
 
 ORDER = ("build", "spawn", "first-result", "footprint", "concurrency")
 
@@ -71,15 +71,15 @@ def main(argv=None):
          f"Docker {machine['docker']} {machine['storage_driver']}")
     if args.running:
         name, _, port = args.running.partition(":")
-        stack = Stack(name, int(port or BENCH_PORT))
+        stack = BenchInstance(name, int(port or BENCH_PORT))
         if not stack.healthy():
             raise SystemExit(f"bench: {name} does not answer at {stack.url}: start it, or leave out --running")
     if "build" in names:
-        Stack().hubstack("down")  # the cold build removes the images the benchmarks' hub runs on
+        BenchInstance().down()  # the cold build removes the images the benchmarks' hub runs on
         echo("\n--- build")
         report.write("build", build.run(echo=echo, cold=not args.warm), args.results)
     if not args.running:
-        stack = Stack()
+        stack = BenchInstance()
         echo(f"\n(starting a fresh {BENCH_NAME} on {stack.url})")
         stack.fresh()
     try:
@@ -94,7 +94,7 @@ def main(argv=None):
     finally:
         stack.cleanup()
         if not args.running:
-            stack.hubstack("down")  # its volumes stay until the next fresh start
+            stack.down()  # its volumes stay until the next fresh start
     return 0
 
 

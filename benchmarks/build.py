@@ -8,19 +8,19 @@ another instance can serve as cache. The baseline for each rebuild is a
 rebuild with nothing changed, in the same run.
 """
 
-import re
 import shutil
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+from hubstack.common.contract import LABEL_INSTANCE, LOCAL_BASE, PYTHON_REPOSITORY
+
 from . import report
-from .stack import BENCH_NAME, PROJECT, Stack
+from .stack import BENCH_NAME, PROJECT, BenchInstance
 
 # A small pure-Python package that the shared environment does not have yet.
 NEW_PACKAGE = "tabulate==0.9.0"
-STEP_RE = re.compile(r"^==> (?P<step>.+)$|^    done in (?P<seconds>[0-9.]+) s$")
 
 
 def hubstack_images(client):
@@ -28,7 +28,8 @@ def hubstack_images(client):
     found = {}
     for image in client.images.list():
         tags = image.tags or []
-        if (image.labels or {}).get("hubstack.instance") or any(t.startswith(("hubstack-debian:", "hubstack-python:")) for t in tags):
+        shared = (LOCAL_BASE.split(":")[0] + ":", PYTHON_REPOSITORY + ":")
+        if (image.labels or {}).get(LABEL_INSTANCE) or any(t.startswith(shared) for t in tags):
             found[image.id] = tags
     return found
 
@@ -38,7 +39,7 @@ def remove_all_images(client):
     users = {}
     for container in client.containers.list(all=True):
         if container.image is not None and container.image.id in images:
-            users.setdefault(container.labels.get("hubstack.instance", container.name), []).append(container.name)
+            users.setdefault(container.labels.get(LABEL_INSTANCE, container.name), []).append(container.name)
     if users:
         names = ", ".join(sorted(users))
         raise SystemExit(f"bench: a cold build removes every hubstack image, and these instances still have containers: "
@@ -65,20 +66,9 @@ def scratch_copy(folder):
     return Path(folder)
 
 
-def steps(stdout):
-    found, current = {}, None
-    for line in stdout.splitlines():
-        match = STEP_RE.match(line)
-        if match and match["step"]:
-            current = match["step"]
-        elif match and current:
-            found[current] = float(match["seconds"])
-    return found
-
-
-def timed_build(stack):
-    seconds, stdout = stack.hubstack("build")
-    return {"seconds": seconds, "steps": steps(stdout)}
+def timed_build(bench):
+    seconds, steps = bench.build()
+    return {"seconds": seconds, "steps": steps}
 
 
 def append(path, text):
@@ -89,7 +79,7 @@ def append(path, text):
 def run(echo=print, cold=True):
     with tempfile.TemporaryDirectory(prefix="hubstack-bench-build-") as folder:
         project = scratch_copy(folder)
-        stack = Stack(BENCH_NAME, project=project)
+        stack = BenchInstance(BENCH_NAME, project=project)
         result = {}
         if cold:
             echo(f"  removed {remove_all_images(stack.client)} hubstack images; cold build")
@@ -102,8 +92,8 @@ def run(echo=print, cold=True):
         changes = {
             "hub_template": lambda: append(project / "hub/templates/error.html", f"\n{{# bench {stamp} #}}\n"),
             "hub_config": lambda: append(project / "hub/jupyterhub_config.py", f"\n# bench {stamp}\n"),
-            "environment_packages": lambda: (append(project / "notebook/environment/requirements.in", f"\n{NEW_PACKAGE.split('==')[0]}\n"),
-                                             append(project / "notebook/environment/requirements.lock", f"{NEW_PACKAGE}\n")),
+            "environment_packages": lambda: (append(project / "environment/requirements.in", f"\n{NEW_PACKAGE.split('==')[0]}\n"),
+                                             append(project / "environment/requirements.lock", f"{NEW_PACKAGE}\n")),
         }
         for name, change in changes.items():
             change()

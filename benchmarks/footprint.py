@@ -58,7 +58,7 @@ def hub_reading(stack, servers, settle):
 def disk_per_user(stack, users):
     """A user's own disk: their home volume plus their container's writable layer (median of a few)."""
     sample = users[:5]
-    home = [volume_mib(stack.client, stack.settings.image("notebook"), stack.home_volume(u.name)) for u in sample]
+    home = [volume_mib(stack.client, stack.names.image("notebook"), stack.home_volume(u.name)) for u in sample]
     # The engine sizes a container's writable layer only when asked, one container at a time
     # (`docker system df` sizes everything and takes minutes with 100 servers).
     layer = [c.get("SizeRw", 0) / 2**20 for u in sample
@@ -102,13 +102,13 @@ def run(stack, sizes=(50, 100), echo=print, settle=SETTLE):
 
     images = {}
     for role in ("hub", "notebook", "environment", "tls"):
-        images[role] = client.images.get(stack.settings.image(role)).attrs["Size"] / 2**20
+        images[role] = client.images.get(stack.names.image(role)).attrs["Size"] / 2**20
     result = {
         "hub": readings,
         "user_server_idle_mib": idle, "user_server_with_kernel_mib": with_kernel,
         "bare_server_idle_mib": bare_idle, "bare_server_with_kernel_mib": bare_kernel,
         "disk_per_user": disk, "image_mib": images,
-        "shared_environment_mib": volume_mib(client, stack.settings.image("notebook"), stack.env_volume()),
+        "shared_environment_mib": volume_mib(client, stack.names.image("notebook"), stack.env_volume()),
         "targets": {"user_server_idle_mib": 80, "hub_mib_with_100": 150},
     }
     rows = [[f"hub, {r['servers']} servers", r["hub_mib"],

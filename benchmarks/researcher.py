@@ -10,18 +10,14 @@ API. No admin token, no internal API.
 """
 
 import json
-import sys
 import time
-from pathlib import Path
 
 import requests
 from docker.errors import DockerException
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from hubclient import BrowserUser, HubError
 
-from browser_client import BrowserUser, HubError  # noqa: E402
-
-from .stack import BARE_PORT  # noqa: E402
+from .stack import BARE_PORT
 
 STEPS = ("login", "spawn", "open", "kernel", "first_result", "idle", "stop")
 BARE_STEPS = ("start", "kernel", "first_result", "idle", "stop")

@@ -8,8 +8,6 @@ hubstack.benchmark=<run id>, and only those are removed afterwards.
 """
 
 import os
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -18,30 +16,33 @@ import docker
 import requests
 
 from hubstack import engine
-from hubstack.settings import load, short_id
+from hubstack.common.contract import ENV_MOUNT, HEALTH_PATH, LABEL_BENCHMARK, LABEL_ROLE, LABEL_USER, USER_HOME, Names, Role, short_id
+from hubstack.common.parse import SettingsError
+from hubstack.errors import HubstackError
+from hubstack.stack import Instance, Stack
 
 PROJECT = Path(__file__).resolve().parents[1]
 BENCH_NAME, BENCH_PORT = "hubbench", 8201
 BARE_PORT = 8888
 
 
-class Stack:
+class BenchInstance:
+    """The instance under measurement, through hubstack's own Stack (as the CLI drives it)."""
+
     def __init__(self, name=BENCH_NAME, port=BENCH_PORT, project=PROJECT):
         self.project = Path(project)
-        self.environ = {"HUBSTACK_NAME": name, "HUBSTACK_PORT": str(port), "HUBSTACK_BIND": "127.0.0.1", "DEV_MODE": "1"}
+        self.environ = {**os.environ, "HUBSTACK_NAME": name, "HUBSTACK_PORT": str(port),
+                        "HUBSTACK_BIND": "127.0.0.1", "DEV_MODE": "1"}
         engine.connect()  # a clear error when there is no engine
         # Up to 100 researchers' threads talk to the engine at once.
         self.client = docker.from_env(timeout=300, max_pool_size=128)
-        self.settings = load(environ={**self.hub_environment(name), **self.environ})
+        self.settings = Instance(self.project).settings(environ={**self.environ, **self.hub_environment(name)})
         self.run_id = uuid.uuid4().hex[:6]
 
     def hub_environment(self, name):
         """The settings a running hub was started with (limits above all), so bare runs match its servers."""
-        try:
-            env = self.client.containers.get(f"{name}-hub").attrs["Config"]["Env"] or []
-        except docker.errors.NotFound:
-            return {}
-        pairs = dict(item.partition("=")[::2] for item in env)
+        hub = engine.container_or_none(self.client, Names(name).hub_container)
+        pairs = dict(item.partition("=")[::2] for item in (hub.attrs["Config"]["Env"] or [])) if hub else {}
         return {k: v for k, v in pairs.items() if k.startswith("HUBSTACK_USER_")}
 
     @property
@@ -49,26 +50,41 @@ class Stack:
         return self.settings.name
 
     @property
+    def names(self):
+        return self.settings.names
+
+    @property
     def url(self):
         return self.settings.url
 
-    def hubstack(self, *args, timeout=3600, env=None):
-        """The CLI, as the operator runs it; returns (seconds, stdout)."""
+    def stack(self, quiet=True):
+        try:
+            settings = Instance(self.project).checked_settings(environ=self.environ)
+        except SettingsError as err:
+            raise SystemExit(f"bench: {err}") from None
+        return Stack(self.project, settings, self.client, echo=(lambda *_: None) if quiet else print)
+
+    def build(self):
+        """`hubstack build`, through the library: (seconds, {step: seconds})."""
         started = time.monotonic()
-        result = subprocess.run([sys.executable, "-m", "hubstack", "-C", str(self.project), *args],
-                                env={**os.environ, **self.environ, **(env or {})},
-                                capture_output=True, text=True, timeout=timeout)
-        if result.returncode != 0:
-            said = (result.stderr.strip() or result.stdout.strip() or "no output").splitlines()[-1]
-            raise SystemExit(f"bench: hubstack {' '.join(args)} exited {result.returncode}: {said}")
-        return time.monotonic() - started, result.stdout
+        try:
+            steps = self.stack().build()
+        except HubstackError as err:
+            raise SystemExit(f"bench: hubstack build failed: {err}") from None
+        return time.monotonic() - started, steps
 
     def up(self):
-        self.hubstack("up", "--dev")
+        try:
+            self.stack().up()
+        except HubstackError as err:
+            raise SystemExit(f"bench: hubstack up failed: {err}") from None
+
+    def down(self):
+        self.stack().down()
 
     def healthy(self):
         try:
-            return requests.get(f"{self.url}/hub/health", timeout=3).status_code == 200
+            return requests.get(f"{self.url}{HEALTH_PATH}", timeout=3).status_code == 200
         except requests.RequestException:
             return False
 
@@ -79,29 +95,29 @@ class Stack:
         """
         if self.name != BENCH_NAME:
             raise SystemExit(f"bench: refusing to wipe {self.name}: only {BENCH_NAME} is the benchmarks' own")
-        flt = {"label": [f"hubstack.instance={self.name}"]}
+        flt = self.names.label_filter()
         for container in self.client.containers.list(all=True, filters=flt):
             container.remove(force=True)
         for volume in self.client.volumes.list(filters=flt):
-            if volume.attrs["Labels"].get("hubstack.role") != "environment":
+            if volume.attrs["Labels"].get(LABEL_ROLE) != Role.ENVIRONMENT:
                 volume.remove(force=True)
         self.up()
 
     # -- what the benchmarks look at ---------------------------------------
     @property
     def hub(self):
-        return self.settings.hub_container
+        return self.names.hub_container
 
     def server_container(self, user):
         """The container DockerSpawner runs for a user name (our names escape to themselves)."""
-        return f"{self.settings.user_prefix}-{user}"
+        return f"{self.names.user_prefix}-{user}"
 
     def home_volume(self, user):
-        return self.settings.home_volume_template.format(username=user)
+        return self.names.home_volume_template.format(username=user)
 
     def env_volume(self):
-        current = self.client.images.get(f"{self.settings.image('environment')}:current")
-        return self.settings.env_volume(short_id(current.id))
+        current = self.client.images.get(self.names.current_environment)
+        return self.names.env_volume(short_id(current.id))
 
     @property
     def user_prefix(self):
@@ -123,21 +139,20 @@ class Stack:
         """
         limits = self.settings.limits
         home = self.home_volume(user)
-        labels = {**self.settings.labels, "hubstack.role": "benchmark", "hubstack.benchmark": self.run_id}
+        labels = self.names.labels(Role.BENCHMARK, benchmark=self.run_id)
         self.client.volumes.create(home, labels=labels)
         return self.client.containers.run(
-            self.settings.image("notebook"),
+            self.names.image("notebook"),
             ["jupyter", "server", "--ip=0.0.0.0", f"--port={BARE_PORT}", "--IdentityProvider.token=",
-             "--ServerApp.disable_check_xsrf=True", "--ServerApp.root_dir=/home/jovyan"],
-            detach=True, name=f"{self.settings.name}-bare-{user}", network=self.settings.network, labels=labels,
-            volumes={home: {"bind": "/home/jovyan", "mode": "rw"}, self.env_volume(): {"bind": "/opt/conda", "mode": "ro"}},
-            mem_limit=limits.mem_bytes, memswap_limit=limits.mem_bytes, nano_cpus=int(limits.cpus * 1e9),
-            pids_limit=limits.pids, cap_drop=["ALL"], security_opt=["no-new-privileges"], remove=True,
+             "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={USER_HOME}"],
+            detach=True, name=f"{self.name}-bare-{user}", network=self.names.network, labels=labels,
+            volumes={home: {"bind": USER_HOME, "mode": "rw"}, self.env_volume(): {"bind": ENV_MOUNT, "mode": "ro"}},
+            mem_limit=limits.mem_bytes, nano_cpus=int(limits.cpus * 1e9), remove=True, **limits.host_config(),
         )
 
     def ip(self, container):
         container.reload()
-        return container.attrs["NetworkSettings"]["Networks"][self.settings.network]["IPAddress"]
+        return container.attrs["NetworkSettings"]["Networks"][self.names.network]["IPAddress"]
 
     def remove_bare(self, container):
         try:
@@ -149,18 +164,18 @@ class Stack:
     def cleanup(self):
         """Remove what this run made: bare containers, and the home volumes of its users."""
         prefix = self.user_prefix
-        for container in self.client.containers.list(all=True, filters={"label": f"hubstack.benchmark={self.run_id}"}):
+        for container in self.client.containers.list(all=True, filters={"label": f"{LABEL_BENCHMARK}={self.run_id}"}):
             container.remove(force=True)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            servers = [c for c in self.client.containers.list(all=True, filters={"label": f"hubstack.instance={self.name}"})
-                       if c.labels.get("hubstack.user", "").startswith(prefix)]
+            servers = [c for c in self.client.containers.list(all=True, filters=self.names.label_filter())
+                       if c.labels.get(LABEL_USER, "").startswith(prefix)]
             if not servers:
                 break
             time.sleep(1)
-        for volume in self.client.volumes.list(filters={"label": f"hubstack.instance={self.name}"}):
+        for volume in self.client.volumes.list(filters=self.names.label_filter()):
             labels = volume.attrs["Labels"] or {}
-            if labels.get("hubstack.benchmark") == self.run_id or labels.get("hubstack.user", "").startswith(prefix):
+            if labels.get(LABEL_BENCHMARK) == self.run_id or labels.get(LABEL_USER, "").startswith(prefix):
                 try:
                     volume.remove()
                 except docker.errors.APIError:

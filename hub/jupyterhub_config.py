@@ -1,23 +1,23 @@
 """JupyterHub configuration of hubstack.
 
 Every setting comes from the environment that Compose passes in, read and
-checked by hubstack.settings (the same module the `hubstack` CLI uses).
-Upstream defaults are kept wherever they work.
+checked by hubstack.common (the same package the `hubstack` CLI uses), and
+every name and path from hubstack.common.contract. Upstream defaults are
+kept wherever they work.
 """
 
 import sys
 
-from hubstack.settings import SettingsError, load
+from hubstack.common import contract
+from hubstack.common.parse import SettingsError
+from hubstack.common.policy import check_mode
+from hubstack.common.settings import load
 
 c = get_config()  # noqa: F821
 
-SECRETS = "/run/secrets/hubstack"  # HUBSTACK_SECRETS_DIR, read-only
-ACCESS = "/srv/hubstack/access"  # HUBSTACK_ACCESS_DIR (approvals.csv), read-only
-DATA = "/srv/jupyterhub"  # the hub data volume: database, cookie secret, audit log
-
 try:
     settings = load()
-    login = settings.check_mode(SECRETS, ACCESS)  # None in dev mode
+    login = check_mode(settings, contract.SECRETS_MOUNT, contract.ACCESS_MOUNT)  # None in dev mode
 except SettingsError as err:
     # One line that says what to fix, not a traceback.
     print(f"hubstack: {err}", file=sys.stderr)
@@ -25,40 +25,37 @@ except SettingsError as err:
 
 # The hub listens on all interfaces of its container; user servers reach it by
 # its Compose service name on the instance's network.
+names = settings.names
+c.JupyterHub.port = contract.HUB_PORT
 c.JupyterHub.hub_ip = "0.0.0.0"
-c.JupyterHub.hub_connect_ip = "hub"
-c.JupyterHub.db_url = f"sqlite:///{DATA}/jupyterhub.sqlite"
-c.JupyterHub.cookie_secret_file = f"{DATA}/jupyterhub_cookie_secret"  # dev mode; production: secrets/
+c.JupyterHub.hub_connect_ip = contract.HUB_SERVICE
+c.JupyterHub.db_url = f"sqlite:///{contract.HUB_DATABASE}"
+c.JupyterHub.cookie_secret_file = f"{contract.HUB_DATA}/{contract.COOKIE_SECRET}"  # dev mode; production: secrets/
 # User servers outlive a hub restart (`hubstack reset`, an upgrade).
 c.JupyterHub.cleanup_servers = False
 # Look and feel: share/templates (live edits, see `hubstack shell`) first.
-c.JupyterHub.template_paths = ["/srv/hubstack/share/templates", "/srv/hubstack/templates"]
+c.JupyterHub.template_paths = [f"{contract.SHARE_MOUNT}/templates", contract.HUB_TEMPLATES]
 c.JupyterHub.template_vars = {"hubstack_instance": settings.name, "dev_mode": settings.dev_mode}
 
 c.JupyterHub.spawner_class = "hubstack_hub.spawner.HubstackSpawner"
 c.HubstackSpawner.instance = settings.name
-c.DockerSpawner.image = settings.image("notebook")
+c.DockerSpawner.image = names.image("notebook")
 c.DockerSpawner.pull_policy = "never"  # images are built here; no registry
-c.DockerSpawner.network_name = settings.network
+c.DockerSpawner.network_name = names.network
 c.DockerSpawner.use_internal_ip = True
-c.DockerSpawner.prefix = settings.user_prefix
+c.DockerSpawner.prefix = names.user_prefix
 c.DockerSpawner.remove = True
 # The whole home persists, in a volume named with DockerSpawner's escaping
 # ({username}), so e-mail addresses work.
-c.DockerSpawner.volumes = {settings.home_volume_template: "/home/jovyan"}
-c.DockerSpawner.notebook_dir = "/home/jovyan"
+c.DockerSpawner.volumes = {names.home_volume_template: contract.USER_HOME}
+c.DockerSpawner.notebook_dir = contract.USER_HOME
 
 # What one user server may use: one researcher who allocates without end or
 # fork-bombs is stopped alone (README.md, 'Limits').
 limits = settings.limits
 c.DockerSpawner.mem_limit = limits.mem_bytes
 c.DockerSpawner.cpu_limit = limits.cpus
-c.DockerSpawner.extra_host_config = {
-    "memswap_limit": limits.mem_bytes,  # no swap beyond the memory limit
-    "pids_limit": limits.pids,
-    "cap_drop": ["ALL"],  # the server runs as uid 1000 and needs none
-    "security_opt": ["no-new-privileges"],
-}
+c.DockerSpawner.extra_host_config = limits.host_config()  # no swap, pids, no capabilities
 # A 2-core VM starts a few servers at a time well; the rest are told to wait.
 c.JupyterHub.concurrent_spawn_limit = limits.spawn_concurrency
 # A server starts in about 2 s here (benchmarks/): ask the waiting to retry in
@@ -90,7 +87,7 @@ if settings.dev_mode:
 else:
     # Production: identity from OAuth, then the access check (hubstack_hub.auth).
     # No allow_all: JupyterHub would skip the access check.
-    from hubstack_hub.access import AUDIT_LOG, build_checker
+    from hubstack_hub.access import build_checker
     from hubstack_hub.auth import CLASSES
     from hubstack_hub.identity import github_teams
 
@@ -106,7 +103,7 @@ else:
     auth.oauth_callback_url = login.callback_url
     auth.admin_users = set(login.admin_users)
     auth.any_allow_config = True  # the access check is the allow rule
-    auth.access_checker = build_checker(login, AUDIT_LOG)
+    auth.access_checker = build_checker(login, contract.AUDIT_LOG)
     auth.apply_url = login.apply_url
     auth.auth_refresh_age = login.recheck_seconds
     if login.provider == "oidc":

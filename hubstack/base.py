@@ -12,9 +12,10 @@ from pathlib import Path
 
 import docker.errors
 
-DEFAULT_BASE = "debian:bookworm-slim"
-# Shared by every instance on the host: it is plain Debian, nothing of ours.
-LOCAL_BASE = "hubstack-debian:bookworm"
+from .common.contract import LOCAL_BASE
+from .common.registry import DEFAULTS
+
+DEFAULT_BASE = DEFAULTS["HUBSTACK_BASE_IMAGE"]
 MIRROR = "http://deb.debian.org/debian"
 PACKAGES = "python3,python3-venv,ca-certificates"
 

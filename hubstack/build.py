@@ -1,88 +1,33 @@
-"""`hubstack build`: base image, wheelhouses, images, network, volumes.
+"""`hubstack build`: base image, wheels, images, network, volumes.
 
 Every step is idempotent and logs to .hubstack/logs/<step>.log; a failure
-names its step and shows the tail of that log.
+names its step and shows the tail of that log. `run()` returns how long each
+step took, for the benchmarks.
 """
 
-import hashlib
-import json
+import tempfile
 import time
-from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 
 import click
 from docker.errors import APIError, NotFound
-from docker.utils.build import exclude_paths
 
 from . import base, engine, wheelhouse
-from .settings import short_id
-
-
-class BuildError(RuntimeError):
-    def __init__(self, step, reason, log_path):
-        self.step, self.reason, self.log_path = step, reason, log_path
-        super().__init__(f"{step} failed: {reason}")
-
-    def tail(self, lines=20):
-        try:
-            return "".join(deque(open(self.log_path, errors="replace"), maxlen=lines))
-        except OSError:
-            return ""
-
-
-@dataclass(frozen=True)
-class Image:
-    role: str  # hub-core, hub, notebook, environment
-    context: str  # relative to the project folder
-    dockerfile: str = "Dockerfile"  # relative to the context
-    wheels: str = ""  # folder of requirements.lock and wheels/, if any
-    parent: str = "python"  # the role of the image it is built FROM ("" for the base)
-
-
-# Shared by every instance built on the same base, like the base itself, so
-# that a second instance reuses all cached layers.
-PYTHON = Image("python", "python", parent="")
-# The images of one instance, named and labelled with HUBSTACK_NAME.
-IMAGES = (
-    Image("hub-core", "hub/core", wheels="hub/core"),
-    Image("hub", ".", dockerfile="hub/Dockerfile", parent="hub-core"),
-    Image("notebook", "notebook", wheels="notebook"),
-    Image("environment", "notebook/environment", wheels="notebook/environment"),
-    Image("tls", "tls"),  # Caddy, the HTTPS terminator (compose.yml's tls service)
-)
-ENV_MOUNT = "/opt/conda"
-INPUTS_LABEL = "hubstack.inputs"  # digest of everything an image is built from (input_digest)
-ENV_VERSION_FILE = ".hubstack-env-version"
-
-
-def input_digest(context, dockerfile, args):
-    """sha256 of what `docker build` would be given: the files it sends (after
-    .dockerignore), their modes and contents, the Dockerfile and the build
-    arguments (with the parent image's id, so a rebuilt parent counts)."""
-    context = Path(context)
-    ignore = context / ".dockerignore"
-    patterns = [line.strip() for line in ignore.read_text().splitlines()
-                if line.strip() and not line.startswith("#")] if ignore.is_file() else []
-    digest = hashlib.sha256(json.dumps([dockerfile, sorted(args.items())]).encode())
-    for name in sorted(exclude_paths(str(context), patterns, dockerfile=dockerfile)):
-        path = context / name
-        if path.is_file() and not path.is_symlink():
-            digest.update(f"\0{name}\0{path.stat().st_mode & 0o777:o}\0".encode())
-            with open(path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(block)
-        else:
-            digest.update(f"\0{name}\0{'link:' + str(path.readlink()) if path.is_symlink() else 'dir'}".encode())
-    return digest.hexdigest()
+from .common.contract import CURRENT, ENV_MOUNT, ENV_VERSION_FILE, LABEL_INPUTS, PYTHON_REPOSITORY, Role, short_id
+from .errors import BuildError
+from .images import IMAGES, PYTHON, Context, build_args
 
 
 class Builder:
     def __init__(self, client, settings, project, echo=click.echo):
         self.client, self.settings, self.project, self.echo = client, settings, Path(project), echo
+        self.names = settings.names
         self.log_dir = self.project / ".hubstack" / "logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.wheel_cache = wheelhouse.cache_folder(settings.raw.get("HUBSTACK_WHEEL_CACHE", ""))
         self.base_image = None
+        self.wheels = {}  # role -> wheel files
+        self.times = {}  # step -> seconds
 
     # -- running and reporting steps ---------------------------------------
     def step(self, name, func, *args):
@@ -98,7 +43,8 @@ class Builder:
                 log.write(f"\n{type(err).__name__}: {err}\n")
                 log.flush()
                 raise BuildError(name, str(err).splitlines()[0] if str(err) else type(err).__name__, log_path) from err
-        self.echo(f"    done in {time.monotonic() - started:.1f} s")
+        self.times[name] = time.monotonic() - started
+        self.echo(f"    done in {self.times[name]:.1f} s")
         return result
 
     # -- the steps ------------------------------------------------------------
@@ -106,55 +52,54 @@ class Builder:
         self.base_image = base.ensure(self.client, self.settings.base_image, lambda m: self.echo(f"    {m}"), log)
         self.echo(f"    base image: {self.base_image}")
 
-    def fill_wheelhouse(self, log, folder):
-        folder = self.project / folder
-        count = wheelhouse.fill(folder / "requirements.lock", folder / "wheels", log)
-        self.echo(f"    {count} wheels downloaded" if count else "    wheelhouse complete")
+    def fetch_wheels(self, log, image):
+        lock = self.project / image.folder / "requirements.lock"
+        files, count = wheelhouse.ensure(lock, self.wheel_cache, log, say=lambda m: self.echo(f"    {m}"))
+        self.wheels[image.role] = files
+        self.echo(f"    {count} of {len(files)} wheels downloaded into {self.wheel_cache}" if count
+                  else f"    {len(files)} wheels, all in {self.wheel_cache}")
 
     def tag(self, role):
         if role == PYTHON.role:
-            return f"hubstack-python:{short_id(self.client.images.get(self.base_image).id)}"
-        return self.settings.image(role)
+            return f"{PYTHON_REPOSITORY}:{short_id(self.client.images.get(self.base_image).id)}"
+        return self.names.image(role)
 
     def build_image(self, log, image, nocache):
         tag = self.tag(image.role)
         parent = self.tag(image.parent) if image.parent else self.base_image
-        arg = f"{(image.parent or 'base').replace('-', '_').upper()}_IMAGE"  # e.g. HUB_CORE_IMAGE
-        buildargs = {arg: parent}
-        inputs = input_digest(self.project / image.context, image.dockerfile,
-                              {**buildargs, "parent id": self.client.images.get(parent).id})
+        args = build_args(image, parent)
+        context = Context(self.project, image, self.wheels.get(image.role, ()))
+        inputs = context.digest({**args, "parent id": self.client.images.get(parent).id})
         existing = engine.image_or_none(self.client, tag)
-        if not nocache and existing is not None and existing.labels.get(INPUTS_LABEL) == inputs:
+        if not nocache and existing is not None and existing.labels.get(LABEL_INPUTS) == inputs:
             # Nothing it is built from changed: skip even sending the context (the
             # environment's wheels are hundreds of MB) and Docker's cache checks.
             log.write(f"{tag}: inputs unchanged ({inputs[:12]}), not rebuilt\n")
             self.echo(f"    {tag}: unchanged")
             return
-        labels = {**({} if image is PYTHON else self.settings.labels), INPUTS_LABEL: inputs}
-        stream = self.client.api.build(
-            path=str(self.project / image.context), dockerfile=image.dockerfile, tag=tag,
-            buildargs=buildargs, labels=labels, rm=True, forcerm=True, nocache=nocache, decode=True,
-        )
-        for chunk in stream:
-            text = chunk.get("stream", "")
-            log.write(text)
-            if text.startswith("Step "):
-                self.echo(f"    {text.strip()[:110]}")
-            if "error" in chunk:
-                log.write(chunk["error"] + "\n")
-                raise RuntimeError(chunk["error"].strip())
+        labels = {**({} if image is PYTHON else self.names.labels()), LABEL_INPUTS: inputs}
+        with tempfile.TemporaryFile() as tar:
+            stream = self.client.api.build(
+                fileobj=context.write_tar(tar), custom_context=True, tag=tag, buildargs=args, labels=labels,
+                rm=True, forcerm=True, nocache=nocache, decode=True,
+            )
+            for chunk in stream:
+                text = chunk.get("stream", "")
+                log.write(text)
+                if text.startswith("Step "):
+                    self.echo(f"    {text.strip()[:110]}")
+                if "error" in chunk:
+                    log.write(chunk["error"] + "\n")
+                    raise RuntimeError(chunk["error"].strip())
         self.echo(f"    {tag}: {self.client.images.get(tag).attrs['Size'] / 1e6:.0f} MB")
 
     def ensure_runtime(self, log):
-        s = self.settings
-        _, made = engine.ensure_network(self.client, s)
-        log.write(f"network {s.network}: {'created' if made else 'exists'}\n")
-        _, made = engine.ensure_volume(self.client, s.hub_data_volume, {**s.labels, "hubstack.role": "hub-data"})
-        log.write(f"volume {s.hub_data_volume}: {'created' if made else 'exists'}\n")
-        _, made = engine.ensure_volume(self.client, s.tls_data_volume, {**s.labels, "hubstack.role": "tls-data"})
-        log.write(f"volume {s.tls_data_volume}: {'created' if made else 'exists'}\n")
+        _, made = engine.ensure_network(self.client, self.names)
+        log.write(f"network {self.names.network}: {'created' if made else 'exists'}\n")
+        for name, made in engine.ensure_instance_volumes(self.client, self.names):
+            log.write(f"volume {name}: {'created' if made else 'exists'}\n")
         (self.project / "share").mkdir(exist_ok=True)
-        self.echo(f"    network {s.network}, volume {s.hub_data_volume}")
+        self.echo(f"    network {self.names.network}, volume {self.names.hub_data_volume}")
 
     def refresh_environment(self, log):
         """Copy the environment image into its own volume, then make it current.
@@ -162,11 +107,11 @@ class Builder:
         Each environment version gets a new volume, so running servers keep the
         one they started with; new servers get the new one once it is complete.
         """
-        s = self.settings
-        image = self.client.images.get(s.image("environment"))
+        names = self.names
+        image = self.client.images.get(names.image(Role.ENVIRONMENT))
         version = short_id(image.id)
-        volume_name = s.env_volume(version)
-        current = engine.image_or_none(self.client, f"{s.image('environment')}:current")
+        volume_name = names.env_volume(version)
+        current = engine.image_or_none(self.client, names.current_environment)
         if current is not None and current.id == image.id:
             try:
                 self.client.volumes.get(volume_name)
@@ -174,8 +119,7 @@ class Builder:
                 return version
             except NotFound:
                 pass
-        labels = {**s.labels, "hubstack.role": "environment", "hubstack.env.version": version}
-        engine.ensure_volume(self.client, volume_name, labels)
+        engine.ensure_volume(self.client, volume_name, names.labels(Role.ENVIRONMENT, env_version=version))
         self.echo(f"    copying {ENV_MOUNT} into {volume_name}")
         script = (
             "set -e; find /target -mindepth 1 -delete; "
@@ -183,16 +127,16 @@ class Builder:
         )
         output = self.client.containers.run(
             image.id, ["sh", "-c", script], remove=True, user="0",
-            volumes={volume_name: {"bind": "/target", "mode": "rw"}}, labels=s.labels,
+            volumes={volume_name: {"bind": "/target", "mode": "rw"}}, labels=names.labels(),
         )
         log.write(output.decode())
-        image.tag(s.image("environment"), "current")
+        image.tag(names.image(Role.ENVIRONMENT), CURRENT)
         self.echo(f"    {volume_name}: {output.decode().split()[0]} MB, now current")
         self.prune_environments(log, keep=volume_name)
         return version
 
     def prune_environments(self, log, keep):
-        for volume in self.client.volumes.list(filters=engine.instance_filter(self.settings, role="environment")):
+        for volume in engine.instance_volumes(self.client, self.names, Role.ENVIRONMENT):
             if volume.name == keep:
                 continue
             try:
@@ -204,19 +148,20 @@ class Builder:
 
     # -- the whole build ------------------------------------------------------
     def run(self, images=IMAGES, nocache=False):
+        """Build images (and what they stand on); returns {step: seconds}."""
         started = time.monotonic()
         self.step("base image", self.ensure_base)
         for image in (PYTHON, *images):
             if image.wheels:
-                self.step(f"wheelhouse {image.role}", self.fill_wheelhouse, image.wheels)
+                self.step(f"wheels {image.role}", self.fetch_wheels, image)
             self.step(f"image {image.role}", self.build_image, image, nocache)
         self.step("network and hub volume", self.ensure_runtime)
-        if any(i.role == "environment" for i in images):
+        if any(i.role == Role.ENVIRONMENT for i in images):
             self.step("shared environment volume", self.refresh_environment)
         self.echo(click.style(f"build finished in {time.monotonic() - started:.1f} s", fg="green"))
+        return dict(self.times)
 
     def missing(self):
         """What `up` must build first: nothing when every image and the environment is there."""
-        s = self.settings
-        names = [s.image(i.role) for i in IMAGES] + [f"{s.image('environment')}:current"]
-        return [n for n in names if engine.image_or_none(self.client, n) is None]
+        wanted = [self.names.image(i.role) for i in IMAGES] + [self.names.current_environment]
+        return [name for name in wanted if engine.image_or_none(self.client, name) is None]

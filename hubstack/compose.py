@@ -5,9 +5,8 @@ import os
 import shutil
 import subprocess
 
-
-class ComposeError(RuntimeError):
-    pass
+from .common.contract import NO_TLS_FILES, TLS_PROFILE
+from .errors import ComposeError
 
 
 @functools.lru_cache(maxsize=1)
@@ -26,16 +25,15 @@ def argv(settings, project, *args):
             "--file", str(project / "compose.yml"), *args]
 
 
-# The tls service (Caddy) is in the Compose profile "tls": a hand-run `docker compose up`
-# starts only the hub unless asked (`--profile tls`). The CLI activates the profile
-# always, so that `down` and `logs` see the service, and names the services it starts.
-TLS_PROFILE = "tls"
-# Mounted over the TLS files' folder unless HUBSTACK_HTTPS=files: the terminator never sees secrets/ it does not need.
-NO_TLS_FILES = "./tls/no-files"
-
-
 def derived(settings):
-    """Compose variables the CLI computes from the settings; compose.yml's defaults are never more open."""
+    """Compose variables the CLI computes from the settings; compose.yml's defaults are never more open.
+
+    The tls service is in the Compose profile "tls": a hand-run `docker compose up`
+    starts only the hub unless asked (`--profile tls`). The CLI activates the
+    profile always, so that `down` and `logs` see the service, and names the
+    services it starts. Unless HUBSTACK_HTTPS=files, an empty folder is mounted
+    where the certificate files would be: the terminator never sees secrets/.
+    """
     return {
         "COMPOSE_PROFILES": TLS_PROFILE,
         "HUBSTACK_HUB_BIND": settings.hub_bind,

@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import compose, engine
-from .settings import SettingsError
+from .common.contract import TLS_CHAIN
+from .common.parse import SettingsError
+from .errors import ComposeError, EngineError
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 MIN_ENGINE = (20, 10)
 DISK_WARN_GB, DISK_FAIL_GB = 20, 5
 CERT_WARN_DAYS, CERT_FAIL_DAYS = 20, 3
-TLS_FILES = ("tls_fullchain.pem", "tls_privkey.pem")  # HUBSTACK_HTTPS=files
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class Check:
 def docker_engine():
     try:
         client = engine.connect()
-    except engine.EngineError as err:
+    except EngineError as err:
         return Check("Docker engine", FAIL, "not reachable", str(err).split(": ", 1)[-1]), None
     version = client.version().get("Version", "?")
     numbers = tuple(int(p) for p in version.split("+")[0].split(".")[:2] if p.isdigit())
@@ -50,7 +51,7 @@ def docker_engine():
 def compose_tool():
     try:
         command = compose.command()
-    except compose.ComposeError as err:
+    except ComposeError as err:
         return Check("Compose", FAIL, "not installed", str(err).split(": ", 1)[-1])
     result = subprocess.run([*command, "version", "--short"], capture_output=True, text=True)
     return Check("Compose", OK, f"{' '.join(command)} {result.stdout.strip() or '(version unknown)'}")
@@ -151,14 +152,14 @@ def https_certificate(settings, secrets_dir, shown):
         return Check("certificate", status, f"HTTPS off, hub {where}",
                      "" if status == OK else "set HUBSTACK_HTTPS (acme, files or self-signed)")
     if settings.https == "files":
-        path = Path(secrets_dir) / TLS_FILES[0]
+        path = Path(secrets_dir) / TLS_CHAIN
         try:
-            return certificate(decode_pem(path), f"{shown}/{TLS_FILES[0]}")
+            return certificate(decode_pem(path), f"{shown}/{TLS_CHAIN}")
         except (OSError, ssl.SSLError) as err:
-            return Check("certificate", FAIL, f"{shown}/{TLS_FILES[0]}: {getattr(err, 'strerror', None) or err}",
+            return Check("certificate", FAIL, f"{shown}/{TLS_CHAIN}: {getattr(err, 'strerror', None) or err}",
                          "put the full chain (PEM) there")
     domain, port = settings.tls.domain or "localhost", settings.tls.https_port
-    host = "127.0.0.1" if settings.loopback_bind or settings.bind in ("0.0.0.0", "::") else settings.bind
+    host = settings.local_host
     try:
         return certificate(served_certificate(host, port, domain), f"served on {host}:{port} for {domain}")
     except (OSError, ssl.SSLError) as err:
@@ -215,17 +216,17 @@ def run_checks(instance, dev=False):
             settings = instance.settings(dev=dev)
         except SettingsError:
             return rows
-    hub = engine.hub_container(client, settings) if client else None
+    hub = _container(client, settings.names.hub_container)
     rows.append(port_free("hub port", settings.hub_bind, settings.port, hub))
     if settings.tls.on:
-        tls = _container(client, f"{settings.name}-tls")
+        tls = _container(client, settings.names.tls_container)
         for name, port in (("https port", settings.tls.https_port), ("http port", settings.tls.http_port)):
             rows.append(port_free(name, settings.bind, port, tls))
     root = client.info().get("DockerRootDir", "/var/lib/docker") if client else "/var/lib/docker"
     rows.append(disk_space(root if Path(root).exists() else instance.project, "Docker data"))
     rows.append(disk_space(instance.project, "checkout"))
     secrets_dir, _ = settings.folders(instance.project)
-    shown = settings.raw["HUBSTACK_SECRETS_DIR"].rstrip("/")
+    shown = settings.shown_secrets_dir
     rows.append(secret_files(secrets_dir, shown))
     rows.append(https_certificate(settings, secrets_dir, shown))
     rows.append(public_name(settings))

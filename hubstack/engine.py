@@ -6,18 +6,16 @@ from pathlib import Path
 import docker
 from docker.errors import DockerException, NotFound
 
-from .settings import SettingsError
+from .common.contract import Role
+from .common.parse import SettingsError
+from .errors import EngineError
 
 
-class EngineError(RuntimeError):
-    pass
-
-
-def connect():
+def connect(timeout=120, **kwargs):
     """A client to a Docker engine that answers, or EngineError saying how to get one."""
     where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
     try:
-        client = docker.from_env(timeout=120)
+        client = docker.from_env(timeout=timeout, **kwargs)
         client.ping()
         return client
     except (DockerException, OSError) as err:
@@ -37,24 +35,19 @@ def find_project(start=None):
     raise SettingsError(f"no hubstack checkout at or above {here}: run hubstack inside it, or pass -C DIR")
 
 
-def instance_filter(settings, **extra):
-    labels = [f"hubstack.instance={settings.name}"] + [f"hubstack.{k}={v}" for k, v in extra.items()]
-    return {"label": labels}
+def user_containers(client, names, all=False):
+    return client.containers.list(all=all, filters=names.label_filter(Role.USER_SERVER))
 
 
-def user_containers(client, settings, all=False):
-    return client.containers.list(all=all, filters=instance_filter(settings, role="user-server"))
+def instance_volumes(client, names, role=None):
+    return client.volumes.list(filters=names.label_filter(role))
 
 
-def instance_volumes(client, settings):
-    return client.volumes.list(filters=instance_filter(settings))
-
-
-def ensure_network(client, settings):
+def ensure_network(client, names):
     try:
-        return client.networks.get(settings.network), False
+        return client.networks.get(names.network), False
     except NotFound:
-        return client.networks.create(settings.network, driver="bridge", labels=settings.labels), True
+        return client.networks.create(names.network, driver="bridge", labels=names.labels()), True
 
 
 def ensure_volume(client, name, labels):
@@ -64,6 +57,14 @@ def ensure_volume(client, name, labels):
         return client.volumes.create(name, labels=labels), True
 
 
+def ensure_instance_volumes(client, names):
+    """The hub's data volume and the tls service's; [(name, created?)]."""
+    made = []
+    for name, role in ((names.hub_data_volume, Role.HUB_DATA), (names.tls_data_volume, Role.TLS_DATA)):
+        made.append((name, ensure_volume(client, name, names.labels(role))[1]))
+    return made
+
+
 def image_or_none(client, name):
     try:
         return client.images.get(name)
@@ -71,8 +72,8 @@ def image_or_none(client, name):
         return None
 
 
-def hub_container(client, settings):
+def container_or_none(client, name):
     try:
-        return client.containers.get(settings.hub_container)
+        return client.containers.get(name)
     except NotFound:
         return None

@@ -10,7 +10,7 @@ import os
 import secrets as random
 from pathlib import Path
 
-from .login import GENERATED
+from .common.contract import GENERATED_SECRETS
 
 
 def init(folder):
@@ -18,7 +18,7 @@ def init(folder):
     folder = Path(folder)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     report = []
-    for name in GENERATED:
+    for name in GENERATED_SECRETS:
         path = folder / name
         try:
             # O_EXCL: an existing file (even one that appeared a moment ago) is never replaced.

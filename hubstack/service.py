@@ -22,6 +22,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .common.registry import KNOWN
+from .errors import HubNotHealthy, ServiceError
+
 UNIT_DIR = Path("/etc/systemd/system")
 # compose.yml gives the hub 90 s to stop (its clean shutdown takes ~30 s);
 # `hubstack down` then stops the user servers (10 s each at most).
@@ -33,10 +36,6 @@ RESTART_SEC = 10
 EXTRA_ENVIRONMENT = ("DOCKER_HOST",)
 # Characters a path in a unit would have to be quoted or escaped for (specifiers, variables, spaces).
 UNSAFE = re.compile(r"[\s\"'\\%$;]")
-
-
-class ServiceError(RuntimeError):
-    pass
 
 
 def unit_name(settings):
@@ -119,7 +118,7 @@ WantedBy=multi-user.target
 """
 
 
-def render_env_file(settings, environ, known):
+def render_env_file(settings, environ, known=KNOWN):
     """The instance's environment file: its name, and the settings the install-time environment gave."""
     lines = [f"# Settings of the hubstack instance {settings.name} for {unit_name(settings)}, written by",
              "# `hubstack service install`; they win over .env. Edit, then `systemctl restart` the unit.",
@@ -178,3 +177,49 @@ def notify(*lines):
         return True
     except OSError:
         return False
+
+
+def preview(settings, project, environ):
+    """What `install` would write: the unit and the environment file, with their paths."""
+    unit_path, env_path = UNIT_DIR / unit_name(settings), env_file(project, settings)
+    return (f"# {unit_path}\n{render_unit(settings, project, this_command())}\n"
+            f"# {env_path}\n{render_env_file(settings, environ)}")
+
+
+def install(settings, project, environ, start=True, echo=print):
+    """Write the unit and its environment file, enable it, and (re)start it if asked."""
+    name = unit_name(settings)
+    unit_path, env_path = UNIT_DIR / name, env_file(project, settings)
+    files = ((env_path, render_env_file(settings, environ), 0o600),
+             (unit_path, render_unit(settings, project, this_command()), 0o644))
+    changed = [str(path) for path, text, mode in files if write_if_changed(path, text, mode)]
+    echo(f"wrote {', '.join(changed)}" if changed else f"{unit_path} is up to date")
+    systemctl("daemon-reload")
+    systemctl("enable", "--quiet", name)
+    if not start:
+        echo(f"{name} enabled: it starts at boot; start it now with `systemctl start {name}`")
+        return
+    active = systemctl("is-active", "--quiet", name, check=False).returncode == 0
+    verb = "restart" if active and changed else "start"
+    echo(f"{verb}ing {name} (returns when the hub answers)")
+    if systemctl(verb, name, check=False).returncode != 0:
+        raise HubNotHealthy(f"{name} did not start: see `systemctl status {name}` and `journalctl -u {name}`")
+
+
+def uninstall(settings, project, echo=print):
+    """Stop, disable and remove the unit and its environment file; no volume is touched."""
+    name = unit_name(settings)
+    unit_path, env_path = UNIT_DIR / name, env_file(project, settings)
+    require_systemd()
+    if unit_path.exists():
+        echo(f"stopping and disabling {name} (the hub and its user servers stop; volumes are kept)")
+        systemctl("disable", "--now", "--quiet", name)
+        unit_path.unlink()
+        systemctl("daemon-reload")
+        systemctl("reset-failed", name, check=False)
+        echo(f"removed {unit_path}")
+    else:
+        echo(f"no {name} in {UNIT_DIR}: nothing to remove")
+    if env_path.exists():
+        env_path.unlink()
+        echo(f"removed {env_path}")

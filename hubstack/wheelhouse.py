@@ -1,14 +1,23 @@
-"""Python wheels for the images, downloaded on the host for the images' Python.
+"""Python wheels for the images, from one cache per host, for the images' Python.
 
 Containers here cannot reach the package index (and an air-gapped site has
-none), so every image installs with `pip install --no-index` from a folder of
-wheels inside its build context. The wheels must match the image's CPython
-(Debian bookworm's 3.11.2), not the host's.
+none), so every image installs with `pip install --no-index` from wheels
+that `hubstack build` puts in its build context. The wheels must match the
+image's CPython (Debian bookworm's 3.11.2), not the host's.
+
+Wheels are downloaded once per host into a cache folder that every checkout
+and instance shares (HUBSTACK_WHEEL_CACHE, default ~/.cache/hubstack/wheels):
+a wheel file is never changed once published, so a file in the cache is
+never downloaded again. The index sometimes answers a pinned download with
+no versions for a moment; a failed download is retried with back-off.
 """
 
+import os
 import re
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 IMAGE_PYTHON = "3.11.2"
@@ -19,6 +28,8 @@ PLATFORMS = (
     "manylinux2014_x86_64",
     "any",
 )
+# Seconds to wait before each retry of a failed download.
+BACKOFF = (5, 15, 45)
 
 
 def pip_platform_args():
@@ -30,8 +41,7 @@ def pip_platform_args():
 
 
 # Packages the lock leaves out on purpose although a dependency names them.
-# The hub and notebook images install their locks with --no-deps, so a lock
-# is the whole set.
+# The images install their locks with --no-deps, so a lock is the whole set.
 LEFT_OUT = {
     # jsonschema's optional IRI format check, pulled in by jupyter-events: it
     # compiles a Lark grammar at import, 1.2-1.6 s of every user server's and
@@ -61,32 +71,64 @@ def read_lock(lock_file):
     return pins
 
 
-def missing_wheels(lock_file, wheel_dir):
-    have = {wheel_pin(p.name) for p in Path(wheel_dir).glob("*.whl")}
-    return {name: v for name, v in read_lock(lock_file).items() if (name, v) not in have}
+def cache_folder(setting=""):
+    """HUBSTACK_WHEEL_CACHE, or ~/.cache/hubstack/wheels (XDG_CACHE_HOME if set)."""
+    if setting.strip():
+        return Path(setting.strip())
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hubstack" / "wheels"
 
 
-def fill(lock_file, wheel_dir, log):
-    """Make wheel_dir hold exactly the wheels of lock_file; download what is missing.
+def cached(folder):
+    """{(name, version): path} of the wheels in folder."""
+    found = {}
+    for path in sorted(Path(folder).glob("*.whl")):
+        found.setdefault(wheel_pin(path.name), path)
+    return found
 
-    Returns the number of wheels downloaded (0 when the wheelhouse was complete).
+
+def pip_download(pins, dest, log):
+    """Download the wheels of pins ({name: version}) into dest with the host's pip."""
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+           "--dest", str(dest), *pip_platform_args(), *(f"{n}=={v}" for n, v in sorted(pins.items()))]
+    subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, check=True)
+
+
+def ensure(lock_file, cache, log, download=pip_download, backoff=BACKOFF, sleep=time.sleep, say=lambda _: None):
+    """The wheel files of lock_file, from cache, downloading into it what is missing.
+
+    Returns (paths in lock order, number downloaded). A download lands in a
+    folder of its own inside the cache and each wheel is moved in whole, so
+    two builds at once never see half a file.
     """
-    wheel_dir = Path(wheel_dir)
-    wheel_dir.mkdir(parents=True, exist_ok=True)
+    cache = Path(cache)
+    cache.mkdir(parents=True, exist_ok=True)
     pins = read_lock(lock_file)
-    for wheel in wheel_dir.glob("*.whl"):
-        name, version = wheel_pin(wheel.name)
-        if pins.get(name) != version:
-            wheel.unlink()  # stale: not in the lock any more
-    missing = missing_wheels(lock_file, wheel_dir)
+    missing = {n: v for n, v in pins.items() if (n, v) not in cached(cache)}
+    wanted = dict(missing)
+    for attempt in range(len(backoff) + 1):
+        if not missing:
+            break
+        with tempfile.TemporaryDirectory(prefix=".download-", dir=cache) as partial:
+            try:
+                download(missing, partial, log)
+                failure = None
+            except (subprocess.CalledProcessError, OSError) as err:
+                failure = err
+            for path in Path(partial).glob("*.whl"):
+                os.replace(path, cache / path.name)
+        missing = {n: v for n, v in missing.items() if (n, v) not in cached(cache)}
+        if missing and attempt < len(backoff):
+            why = f"pip failed ({failure})" if failure else "pip gave no wheel"
+            say(f"{len(missing)} wheel(s) not downloaded ({why}); trying again in {backoff[attempt]} s")
+            if log:
+                log.write(f"\nattempt {attempt + 1}: {why}; missing {sorted(missing)}\n")
+                log.flush()
+            sleep(backoff[attempt])
     if missing:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--dest", str(wheel_dir),
-               *pip_platform_args(), *(f"{n}=={v}" for n, v in sorted(missing.items()))]
-        subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, check=True)
-    still = missing_wheels(lock_file, wheel_dir)
-    if still:
-        raise RuntimeError(f"no wheel downloaded for {', '.join(sorted(still))}")
-    return len(missing)
+        raise RuntimeError(f"no wheel downloaded for {', '.join(f'{n}=={v}' for n, v in sorted(missing.items()))} "
+                           f"after {len(backoff) + 1} attempts: is the package index reachable?")
+    have = cached(cache)
+    return [have[pin] for pin in pins.items()], len(wanted)
 
 
 def _main(argv):

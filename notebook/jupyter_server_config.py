@@ -1,7 +1,9 @@
 # Single-user server settings that hold for every user.
+import os
+
 c = get_config()  # noqa: F821
 
 # The shared environment's kernel (named python3, found through JUPYTER_PATH)
 # is the default; it runs /opt/conda/bin/python, not the server's Python.
 c.MultiKernelManager.default_kernel_name = "python3"
-c.ServerApp.root_dir = "/home/jovyan"
+c.ServerApp.root_dir = os.path.expanduser("~")  # the user's home volume (USER_HOME)

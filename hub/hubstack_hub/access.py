@@ -261,9 +261,6 @@ def build_checker(login, audit_path):
 
 
 # -- `hubstack access check EMAIL`, run inside the hub container -----------------------------
-SECRETS_MOUNT = "/run/secrets/hubstack"
-ACCESS_MOUNT = "/srv/hubstack/access"
-AUDIT_LOG = "/srv/jupyterhub/audit/access.jsonl"
 
 
 async def check_one(checker, email):
@@ -281,13 +278,16 @@ async def check_one(checker, email):
 
 
 def main(argv):
-    from hubstack.settings import SettingsError, load
+    from hubstack.common.contract import ACCESS_MOUNT, AUDIT_LOG, SECRETS_MOUNT
+    from hubstack.common.parse import SettingsError
+    from hubstack.common.policy import check_mode
+    from hubstack.common.settings import load
 
     if len(argv) != 2 or argv[0] != "check":
         print("usage: python3 -m hubstack_hub.access check EMAIL", file=sys.stderr)
         return 2
     try:
-        login = load().check_mode(SECRETS_MOUNT, ACCESS_MOUNT)
+        login = check_mode(load(), SECRETS_MOUNT, ACCESS_MOUNT)
     except SettingsError as err:
         print(json.dumps({"error": str(err)}))
         return 2

@@ -16,13 +16,12 @@ import time
 
 from docker.errors import APIError, NotFound
 from dockerspawner import DockerSpawner
-from hubstack.settings import short_id
+from hubstack.common.contract import ENV_MOUNT, Names, Role, short_id
 from jupyterhub.spawner import SpawnException
 from jupyterhub.utils import AnyTimeoutError, exponential_backoff, url_path_join
 from tornado.httpclient import AsyncHTTPClient
 from traitlets import Float, Unicode
 
-ENV_MOUNT = "/opt/conda"
 
 
 class HubstackSpawner(DockerSpawner):
@@ -30,18 +29,18 @@ class HubstackSpawner(DockerSpawner):
     ready_poll_max = Float(0.25, config=True, help="Longest pause (s) between two asks whether a new server answers")
 
     @property
-    def instance_labels(self):
-        return {"hubstack.instance": self.instance}
+    def names(self):
+        return Names(self.instance)
 
     async def shared_environment_volume(self):
-        tag = f"{self.instance}-environment:current"
+        tag = self.names.current_environment
         try:
             image = await self.docker("inspect_image", tag)
         except NotFound:  # also ImageNotFound
             raise SpawnException(
                 "The shared environment is not ready yet. Please tell the hub's operator to run `hubstack build`."
             ) from None
-        return f"{self.instance}-env-{short_id(image['Id'])}"
+        return self.names.env_volume(short_id(image["Id"]))
 
     async def ensure_home_volumes(self):
         """Create the user's named volumes (c.DockerSpawner.volumes) with our labels."""
@@ -55,8 +54,7 @@ class HubstackSpawner(DockerSpawner):
             except APIError as err:
                 if err.status_code != 404:
                     raise
-            labels = {**self.instance_labels, "hubstack.role": "home", "hubstack.user": self.user.name}
-            await self.docker("create_volume", name=name, labels=labels)
+            await self.docker("create_volume", name=name, labels=self.names.labels(Role.HOME, user=self.user.name))
             self.log.info("Created volume %s for %s", name, self.user.name)
 
     def refuse_engine_access(self):
@@ -70,7 +68,7 @@ class HubstackSpawner(DockerSpawner):
         env_volume = await self.shared_environment_volume()
         await self.ensure_home_volumes()
         self.read_only_volumes = {**self.read_only_volumes, env_volume: ENV_MOUNT}
-        labels = {**self.instance_labels, "hubstack.role": "user-server", "hubstack.user": self.user.name}
+        labels = self.names.labels(Role.USER_SERVER, user=self.user.name)
         self.extra_create_kwargs = {**self.extra_create_kwargs, "labels": labels}
         ip, port = await super().start()
         await self.wait_until_answering(f"http://{ip}:{port}")

@@ -2,71 +2,39 @@
 
 The session builds every image with `hubstack build` (cold on a new machine),
 then pytest-docker starts the hub with the host's Compose. With no usable
-Docker engine these tests fail; they are never skipped.
+Docker engine these tests fail; they are never skipped. Helpers the tests
+import live in helpers.py.
 """
 
 import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
-import requests
+from helpers import INSTANCE_ENV, INSTANCES, NAME, REPO, health_ok, remove_instance, run_hubstack
 
 from hubstack import compose, engine
-from hubstack.settings import load
-
-REPO = Path(__file__).resolve().parents[2]
-# HUBCI_NAME/HUBCI_PORT let a developer run a module beside another run.
-NAME = os.environ.get("HUBCI_NAME", "hubci")
-PORT = int(os.environ.get("HUBCI_PORT", "8101"))
-# Compose substitutes these; the CLI reads them. Nothing of the operator's
-# default instance ("hubstack") is touched by the tests.
-INSTANCE_ENV = {"HUBSTACK_NAME": NAME, "HUBSTACK_PORT": str(PORT), "HUBSTACK_BIND": "127.0.0.1", "DEV_MODE": "1"}
-os.environ.update(INSTANCE_ENV)
+from hubstack.common.settings import load
+from hubstack.errors import EngineError
 
 
-def run_hubstack(*args, env=None, check=True, timeout=1800, input=None):
-    """Run the CLI as an operator would; returns the CompletedProcess."""
-    full_env = {**os.environ, **(env or {})}
-    result = subprocess.run([sys.executable, "-m", "hubstack", "-C", str(REPO), *args],
-                            env=full_env, capture_output=True, text=True, timeout=timeout, input=input)
-    if check and result.returncode != 0:
-        pytest.fail(f"hubstack {' '.join(args)} exited {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    return result
-
-
-def remove_instance(client, name):
-    """Remove everything a test instance made (its own test data only)."""
-    flt = {"label": [f"hubstack.instance={name}"]}
-    for container in client.containers.list(all=True, filters=flt):
-        container.remove(force=True)
-    for volume in client.volumes.list(filters=flt):
-        volume.remove(force=True)
-
-
-def health_ok(url):
-    try:
-        return requests.get(f"{url}/hub/health", timeout=3).status_code == 200
-    except requests.RequestException:
-        return False
-
-
-def wait_for(check, timeout=120, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+@pytest.fixture(scope="session", autouse=True)
+def instance_environment():
+    """The test instance's settings in the environment for the session (pytest-docker's Compose reads them)."""
+    saved = {key: os.environ.get(key) for key in INSTANCE_ENV}
+    os.environ.update(INSTANCE_ENV)
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @pytest.fixture(scope="session")
 def docker_client():
     try:
         return engine.connect()
-    except engine.EngineError as err:
+    except EngineError as err:
         pytest.fail(f"integration tests need a Docker engine: {err}")
 
 
@@ -76,12 +44,17 @@ def settings():
 
 
 @pytest.fixture(scope="session")
+def names(settings):
+    return settings.names
+
+
+@pytest.fixture(scope="session")
 def clean_slate(docker_client):
     """Start without leftovers of an earlier run; leave none behind."""
-    for name in (NAME, f"{NAME}2", f"{NAME}svc"):
+    for name in INSTANCES:
         remove_instance(docker_client, name)
     yield
-    for name in (NAME, f"{NAME}2", f"{NAME}svc"):
+    for name in INSTANCES:
         remove_instance(docker_client, name)
 
 

@@ -15,11 +15,12 @@ import time
 
 import pytest
 import requests
-from browser_client import OIDCUser
-from conftest import NAME, PORT, REPO, run_hubstack, wait_for
+from hubclient import OIDCUser
+from helpers import NAME, PORT, REPO, run_hubstack, wait_for
 
 from hubstack import engine
-from hubstack.build import Builder, Image
+from hubstack.build import Builder
+from hubstack.images import Image
 
 OIDC_PORT, REGISTRY_PORT = 9411, 9412
 OIDC, REGISTRY = f"http://127.0.0.1:{OIDC_PORT}", f"http://127.0.0.1:{REGISTRY_PORT}"
@@ -27,7 +28,7 @@ CLIENT_SECRET = "ci-client-secret-7f3a9c"
 CONSUMER_KEY, CONSUMER_SECRET = "hubstack-ci", "ci-consumer-secret-41d2e8"
 RECHECK, TIMEOUT = 6, 4
 APPLY_URL = "https://daco.example.org/apply"
-TEST_SERVICES = Image("test-services", "tests/services", wheels="tests/services")
+TEST_SERVICES = Image("test-services", "tests/services", wheels=True)
 HUB = f"http://127.0.0.1:{PORT}"
 
 
@@ -94,7 +95,7 @@ def containers_of(docker_client, email):
 
 
 def audit(docker_client, settings):
-    hub = engine.hub_container(docker_client, settings)
+    hub = docker_client.containers.get(settings.names.hub_container)
     result = hub.exec_run(["cat", "/srv/jupyterhub/audit/access.jsonl"])
     return [json.loads(line) for line in result.output.decode().splitlines() if line.strip()]
 
@@ -102,8 +103,8 @@ def audit(docker_client, settings):
 @pytest.fixture(scope="module")
 def services(built_stack, docker_client, settings):
     Builder(docker_client, settings, REPO, echo=lambda *_: None).run(images=(TEST_SERVICES,))
-    image = settings.image("test-services")
-    labels = {**settings.labels, "hubstack.role": "test-service"}
+    image = settings.names.image("test-services")
+    labels = {**settings.names.labels(), "hubstack.role": "test-service"}
     made = []
     for name, command, port, inner in (
         ("oidc", ["oidc-provider-mock", "-H", "0.0.0.0", "-p", "9400"], OIDC_PORT, 9400),
@@ -113,7 +114,7 @@ def services(built_stack, docker_client, settings):
         container = docker_client.containers.create(
             image, command, name=f"{NAME}-test-{name}", labels=labels, detach=True,
             ports={f"{inner}/tcp": ("127.0.0.1", port)})
-        docker_client.networks.get(settings.network).connect(container, aliases=[name])
+        docker_client.networks.get(settings.names.network).connect(container, aliases=[name])
         container.start()
         made.append(container)
     wait_for(lambda: _answers(f"{OIDC}/.well-known/openid-configuration"), 60, "the OIDC provider")
@@ -172,7 +173,7 @@ def test_production_refuses_to_start_half_configured(built_stack, docker_client,
     # The hub image itself, started by hand past the CLI.
     hub_env = {k: v for k, v in env.items() if k not in ("HUBSTACK_SECRETS_DIR", "HUBSTACK_ACCESS_DIR")}
     container = docker_client.containers.run(
-        settings.image("hub"), environment=hub_env, detach=True,
+        settings.names.image("hub"), environment=hub_env, detach=True,
         volumes={str(secrets_dir): {"bind": "/run/secrets/hubstack", "mode": "ro"},
                  str(access_dir): {"bind": "/srv/hubstack/access", "mode": "ro"}})
     try:
@@ -198,7 +199,7 @@ def test_google_and_github_configurations_start(built_stack, docker_client, sett
     env = {"HUBSTACK_NAME": f"{NAME}-bad", "DEV_MODE": "0", "HUBSTACK_OAUTH_PROVIDER": provider, "OAUTH_CLIENT_ID": "ci-app",
            "OAUTH_CALLBACK_URL": f"{HUB}/hub/oauth_callback", "HUBSTACK_ACCESS_SOURCES": "list", **extra}
     container = docker_client.containers.run(
-        settings.image("hub"), environment=env, detach=True,
+        settings.names.image("hub"), environment=env, detach=True,
         volumes={str(secrets_dir): {"bind": "/run/secrets/hubstack", "mode": "ro"},
                  str(access_dir): {"bind": "/srv/hubstack/access", "mode": "ro"}})
     # The hub's own port: alone, outside Compose, its proxy cannot reach it by the name "hub".
@@ -368,7 +369,7 @@ def test_audit_log_has_one_line_per_decision_and_no_secret(production, docker_cl
     for record in lines:
         assert set(record) == {"time", "event", "user", "decision", "source", "reason", "latency_ms"}
     text = json.dumps(lines)
-    hub_log = engine.hub_container(docker_client, settings).logs().decode(errors="replace")
+    hub_log = docker_client.containers.get(settings.names.hub_container).logs().decode(errors="replace")
     signatures = [r["signature"] for r in production["registry"].requests() if r["signature"]]
     assert signatures
     for secret in [CLIENT_SECRET, CONSUMER_SECRET, *signatures]:

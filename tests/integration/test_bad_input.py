@@ -1,7 +1,7 @@
 """Bad input: one line that says what to fix, a meaningful exit code, nothing changed."""
 
 import pytest
-from conftest import run_hubstack
+from helpers import run_hubstack
 
 BAD = [
     ({"HUBSTACK_PORT": "eighty"}, ["up", "--dev"], 2, "HUBSTACK_PORT='eighty' is not a port number"),
@@ -42,7 +42,7 @@ def test_bad_input_is_one_line_and_changes_nothing(docker_client, env, args, cod
 def test_the_hub_itself_refuses_an_open_configuration(built_stack, docker_client, settings, env, message):
     """Even started by hand, past the CLI, the hub image will not run open."""
     container = docker_client.containers.run(
-        settings.image("hub"), environment={"HUBSTACK_NAME": "hubci-bad", **env}, detach=True)
+        settings.names.image("hub"), environment={"HUBSTACK_NAME": "hubci-bad", **env}, detach=True)
     try:
         assert container.wait(timeout=120)["StatusCode"] != 0
         log = container.logs(stdout=False, stderr=True).decode().strip().splitlines()

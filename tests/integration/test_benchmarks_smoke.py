@@ -9,7 +9,7 @@ import json
 import subprocess
 import sys
 
-from conftest import NAME, PORT, REPO
+from helpers import NAME, PORT, REPO
 
 
 def test_quick_benchmarks_run_and_clean_up_after_themselves(hub, docker_client, tmp_path):

@@ -2,7 +2,7 @@
 
 import socket
 
-from conftest import NAME, PORT, run_hubstack
+from helpers import NAME, PORT, run_hubstack
 
 
 def rows(output):

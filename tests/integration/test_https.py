@@ -24,21 +24,22 @@ import time
 
 import pytest
 import yaml
-from browser_client import BrowserUser
-from conftest import INSTANCE_ENV, NAME, PORT, REPO, run_hubstack, wait_for
+from hubclient import BrowserUser
+from helpers import INSTANCE_ENV, NAME, PORT, REPO, run_hubstack, wait_for
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from hubstack import compose
-from hubstack.build import Builder, Image
-from hubstack.settings import load
+from hubstack.build import Builder
+from hubstack.images import Image
+from hubstack.common.settings import load
 
 DOMAIN = f"hub.{NAME}.test"
 HTTPS_PORT = int(os.environ.get("HUBCI_HTTPS_PORT", "8443"))
 HTTP_PORT = int(os.environ.get("HUBCI_HTTP_PORT", "8480"))
-TEST_SERVICES = Image("test-services", "tests/services", wheels="tests/services")
+TEST_SERVICES = Image("test-services", "tests/services", wheels=True)
 PEBBLE_LIFETIME = 157766400  # seconds: pebble 2.4.0's certificate validity (5 years), checked below
 RENEW_AFTER, RENEW_CHECK = 20, 5  # renewal due 20 s after issuance; Caddy looks every 5 s
 HTTPS_ENV = {"HUBSTACK_DOMAIN": DOMAIN, "HUBSTACK_HTTPS_PORT": str(HTTPS_PORT), "HUBSTACK_HTTP_PORT": str(HTTP_PORT)}
@@ -200,11 +201,11 @@ def pebble(https_instance, docker_client, settings, tmp_path_factory):
         "certificate": "/srv/pebble/cert.pem", "privateKey": "/srv/pebble/key.pem",
         "httpPort": 5002, "tlsPort": 5001, "ocspResponderURL": "", "externalAccountBindingRequired": False}}))
     container = docker_client.containers.create(
-        settings.image("test-services"), ["pebble", "-config", "/srv/pebble/pebble-config.json"],
-        name=f"{NAME}-test-pebble", labels={**settings.labels, "hubstack.role": "test-service"}, detach=True,
+        settings.names.image("test-services"), ["pebble", "-config", "/srv/pebble/pebble-config.json"],
+        name=f"{NAME}-test-pebble", labels={**settings.names.labels(), "hubstack.role": "test-service"}, detach=True,
         environment={"PEBBLE_VA_ALWAYS_VALID": "1", "PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0"},
         volumes={str(folder): {"bind": "/srv/pebble", "mode": "ro"}})
-    docker_client.networks.get(settings.network).connect(container, aliases=["pebble"])
+    docker_client.networks.get(settings.names.network).connect(container, aliases=["pebble"])
     container.start()
     # Pebble makes a new issuing root at every start; its management endpoint gives it out.
     ask = ("import ssl, urllib.request as u; c = ssl.create_default_context(cafile='/srv/pebble/listener-ca.pem'); "
@@ -226,7 +227,7 @@ def test_plain_http_on_a_public_address_is_refused_by_the_cli_and_the_hub(built_
     assert "HUBSTACK_HTTPS is off but HUBSTACK_BIND=0.0.0.0 would publish the hub in plain HTTP" in lines[0]
     assert not docker_client.containers.list(all=True, filters={"label": f"hubstack.instance={NAME}-bad"})
     # The hub image itself, started past the CLI with the same settings.
-    container = docker_client.containers.run(settings.image("hub"), environment=env, detach=True)
+    container = docker_client.containers.run(settings.names.image("hub"), environment=env, detach=True)
     try:
         assert container.wait(timeout=120)["StatusCode"] != 0
         log = container.logs(stdout=False, stderr=True).decode().strip().splitlines()

@@ -1,9 +1,9 @@
 """A researcher's home survives everything an operator does to the stack."""
 
-from browser_client import BrowserUser
-from conftest import run_hubstack
+from hubclient import BrowserUser
+from helpers import run_hubstack
 
-from hubstack.settings import short_id
+from hubstack.common.contract import short_id
 
 MARKER = "results/keep-me.txt"
 
@@ -64,5 +64,5 @@ def test_home_survives_restart_reset_down_up_and_rebuild(hub, docker_client, set
     run_hubstack("up", "--dev")
     user = BrowserUser.with_server(hub, "heidi")
     assert_home_intact(user)
-    current = short_id(docker_client.images.get(f"{settings.image('environment')}:current").id)
+    current = short_id(docker_client.images.get(f"{settings.names.image('environment')}:current").id)
     assert environment_version(user) == current != old_version

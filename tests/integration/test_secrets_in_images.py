@@ -8,7 +8,7 @@ config and history) and searched for them.
 
 import pytest
 
-from hubstack.build import IMAGES
+from hubstack.images import IMAGES
 
 
 def saved_image_contains(image, needles):
@@ -26,8 +26,8 @@ def saved_image_contains(image, needles):
 def test_the_canary_is_found_where_it_is(docker_client, settings, built_stack):
     """The search itself works: a value written into a layer is found."""
     canary = b"hubstack-canary-5b0d7c1e"
-    container = docker_client.containers.run(settings.image("hub"), ["sh", "-c", f"echo {canary.decode()} > /tmp/c"],
-                                             detach=True, user="0", labels=settings.labels)
+    container = docker_client.containers.run(settings.names.image("hub"), ["sh", "-c", f"echo {canary.decode()} > /tmp/c"],
+                                             detach=True, user="0", labels=settings.names.labels())
     container.wait(timeout=60)
     image = container.commit(repository=f"{settings.name}-canary", tag="test")
     try:
@@ -42,9 +42,9 @@ def test_the_canary_is_found_where_it_is(docker_client, settings, built_stack):
 def test_no_generated_secret_in_any_image(docker_client, settings, built_stack, checkout_secrets, role):
     needles = [value.encode() for value in checkout_secrets.values()]
     assert len(needles) == 2 and all(len(n) == 64 for n in needles)
-    image = docker_client.images.get(settings.image(role))
+    image = docker_client.images.get(settings.names.image(role))
     found, size = saved_image_contains(image, needles)
-    print(f"{settings.image(role)}: {size / 1e6:.0f} MB searched")
+    print(f"{settings.names.image(role)}: {size / 1e6:.0f} MB searched")
     assert not found
     history = " ".join(str(step) for step in image.history())
     assert not any(n.decode() in history for n in needles)

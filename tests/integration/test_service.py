@@ -17,10 +17,11 @@ import time
 import pytest
 import requests
 import urllib3
-from conftest import INSTANCE_ENV, NAME, PORT, REPO, health_ok, remove_instance, wait_for
+from helpers import INSTANCE_ENV, NAME, PORT, REPO, health_ok, remove_instance, wait_for
 
-from hubstack.build import IMAGES, Builder, Image
-from hubstack.settings import load
+from hubstack.build import Builder
+from hubstack.images import IMAGES, Image
+from hubstack.common.settings import load
 
 # An instance of its own: the service owns it from install to uninstall, beside the session's hub.
 SVC = f"{NAME}svc"
@@ -56,7 +57,7 @@ def machine(built_stack, docker_client, settings, svc_settings):
     Builder(docker_client, settings, REPO, echo=lambda *_: None).run(images=(SYSTEMD_HOST,))
     # "A machine with built images": the session's images under this instance's names.
     for role in [i.role for i in IMAGES] + ["environment:current"]:
-        docker_client.images.get(settings.image(role)).tag(svc_settings.image(role.split(":")[0]),
+        docker_client.images.get(settings.names.image(role)).tag(svc_settings.names.image(role.split(":")[0]),
                                                             role.partition(":")[2] or "latest")
     name = f"{SVC}-test-systemd"
     for old in docker_client.containers.list(all=True, filters={"name": f"^{name}$"}):
@@ -65,9 +66,9 @@ def machine(built_stack, docker_client, settings, svc_settings):
     # needs CAP_SYS_ADMIN for its mounts and its own cgroup v1 hierarchies, writable. The host's
     # network, as on a VM: `serve` waits for the hub on the host's loopback, where it is published.
     container = docker_client.containers.run(
-        settings.image(SYSTEMD_HOST.role), name=name, detach=True, network_mode="host",
+        settings.names.image(SYSTEMD_HOST.role), name=name, detach=True, network_mode="host",
         cap_add=["SYS_ADMIN"], security_opt=["seccomp=unconfined", "apparmor=unconfined"],
-        labels={**settings.labels, "hubstack.role": "test-systemd"},
+        labels={**settings.names.labels(), "hubstack.role": "test-systemd"},
         tmpfs={"/run": "", "/run/lock": "", "/tmp": ""},
         volumes={"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"},  # cgroup v1 hierarchies for systemd
                  "/var/run/docker.sock": {"bind": "/run/docker.sock", "mode": "rw"},
@@ -86,7 +87,7 @@ def machine(built_stack, docker_client, settings, svc_settings):
         ENV_FILE.unlink(missing_ok=True)
         remove_instance(docker_client, SVC)
         for role in [i.role for i in IMAGES] + ["environment:current"]:
-            docker_client.images.remove(svc_settings.image(role), noprune=True)
+            docker_client.images.remove(svc_settings.names.image(role), noprune=True)
         print("\nservice timings (s):", {k: round(v, 1) for k, v in TIMES.items()})
 
 

@@ -3,11 +3,11 @@
 import json
 
 import pytest
-from browser_client import BrowserUser
-from conftest import REPO, health_ok, run_hubstack, wait_for
+from hubclient import BrowserUser
+from helpers import REPO, health_ok, run_hubstack, wait_for
 
-from hubstack.build import IMAGES
-from hubstack.settings import short_id
+from hubstack.images import IMAGES
+from hubstack.common.contract import short_id
 
 USERS = ["alice", "jane.doe+x@example.org"]
 
@@ -29,7 +29,7 @@ def test_login_spawn_and_run_in_the_shared_environment(hub, docker_client, setti
 
     escaped = user.me()["name"]
     assert escaped == name  # JupyterHub keeps the e-mail as the user name
-    container = docker_client.containers.get(f"{settings.user_prefix}-{docker_escape(name)}")
+    container = docker_client.containers.get(f"{settings.names.user_prefix}-{docker_escape(name)}")
     mounts = {m["Destination"]: m for m in container.attrs["Mounts"]}
     assert mounts["/home/jovyan"]["Name"] == f"{settings.name}-home-{docker_escape(name)}"
     assert mounts["/opt/conda"]["RW"] is False
@@ -37,8 +37,8 @@ def test_login_spawn_and_run_in_the_shared_environment(hub, docker_client, setti
 
 
 def current_env_volume(client, settings):
-    image = client.images.get(f"{settings.image('environment')}:current")
-    return settings.env_volume(short_id(image.id))
+    image = client.images.get(f"{settings.names.image('environment')}:current")
+    return settings.names.env_volume(short_id(image.id))
 
 
 def docker_escape(name):
@@ -65,7 +65,7 @@ def test_shared_environment_cannot_be_written(hub, docker_client, settings):
     assert error is None
     assert out.split("\n")[:2] == ["EROFS", "['ro']"], out
     # Not just permission bits: even root in the user's container cannot write.
-    container = docker_client.containers.get(f"{settings.user_prefix}-carol")
+    container = docker_client.containers.get(f"{settings.names.user_prefix}-carol")
     numpy_init = "/opt/conda/lib/python3.11/site-packages/numpy/__init__.py"
     code, output = container.exec_run(["sh", "-c", f"echo x >> {numpy_init}"], user="0")
     assert code != 0 and b"Read-only file system" in output, output
@@ -84,7 +84,7 @@ def test_users_do_not_see_each_others_files(hub, docker_client, settings):
     ))
     assert error is None
     assert out.splitlines() == ["False", "['/home/jovyan', '/opt/conda']"], out
-    erin_mounts = docker_client.containers.get(f"{settings.user_prefix}-erin").attrs["Mounts"]
+    erin_mounts = docker_client.containers.get(f"{settings.names.user_prefix}-erin").attrs["Mounts"]
     assert {m.get("Name") for m in erin_mounts} == {f"{settings.name}-home-erin", current_env_volume(docker_client, settings)}
     # Nor through the hub: erin's cookies do not open dave's server.
     response = erin.session.get(dave.server_url + "api/contents/dave-secret.txt", allow_redirects=True, timeout=30)
@@ -120,12 +120,12 @@ def test_running_server_and_kernel_survive_a_hub_restart(hub, docker_client, set
     kernel = user.start_kernel()
     _, error = user.run(kernel["id"], "x = 41")
     assert error is None
-    container_before = docker_client.containers.get(f"{settings.user_prefix}-grace").id
+    container_before = docker_client.containers.get(f"{settings.names.user_prefix}-grace").id
 
-    docker_client.containers.get(settings.hub_container).restart(timeout=60)
+    docker_client.containers.get(settings.names.hub_container).restart(timeout=60)
     wait_for(lambda: health_ok(hub), timeout=120, what="the hub after restart")
 
-    assert docker_client.containers.get(f"{settings.user_prefix}-grace").id == container_before
+    assert docker_client.containers.get(f"{settings.names.user_prefix}-grace").id == container_before
     assert kernel["id"] in [k["id"] for k in user.kernels()]
     out, error = user.run(kernel["id"], "print(x + 1)")
     assert (out.strip(), error) == ("42", None)
@@ -135,9 +135,9 @@ def test_status_reports_servers_volumes_and_images(hub, settings):
     BrowserUser.with_server(hub, "judy")
     report = json.loads(run_hubstack("status", "--json").stdout)
     assert report["hub"] == "healthy"
-    assert {"name": f"{settings.user_prefix}-judy", "user": "judy", "status": "running"} in report["servers"]
+    assert {"name": f"{settings.names.user_prefix}-judy", "user": "judy", "status": "running"} in report["servers"]
     assert {"name": f"{settings.name}-home-judy", "role": "home"} in report["volumes"]
-    assert {i["name"] for i in report["images"]} == {settings.image(i.role) for i in IMAGES}
+    assert {i["name"] for i in report["images"]} == {settings.names.image(i.role) for i in IMAGES}
     assert all(i["age"] != "missing" for i in report["images"])
 
 

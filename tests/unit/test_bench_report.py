@@ -6,7 +6,6 @@ import pytest
 
 from benchmarks import report
 from benchmarks.__main__ import parse
-from benchmarks.build import steps
 from benchmarks.probes import working_set
 
 
@@ -47,11 +46,6 @@ def test_working_set_leaves_out_reclaimable_cache():
     v2 = {"usage": 300 * 2**20, "stats": {"inactive_file": 50 * 2**20}}
     assert working_set(v1) == 200
     assert working_set(v2) == 250
-
-
-def test_build_steps_are_read_from_the_cli_output():
-    out = "==> base image\n    base image: x\n    done in 0.4 s\n==> image hub\n    Step 1/9 : FROM\n    done in 12.5 s\n"
-    assert steps(out) == {"base image": 0.4, "image hub": 12.5}
 
 
 def test_arguments():

@@ -4,7 +4,7 @@ import subprocess
 import pytest
 
 from hubstack import doctor
-from hubstack.settings import load
+from hubstack.common.settings import load
 
 
 def self_signed(tmp_path, days):

@@ -10,7 +10,11 @@ from cryptography.x509.oid import NameOID
 
 from hubstack import compose
 from hubstack.secrets import init
-from hubstack.settings import LETS_ENCRYPT, SettingsError, load
+from hubstack.common.parse import SettingsError
+from hubstack.common.registry import LETS_ENCRYPT
+from hubstack.common.policy import check_mode
+from hubstack.common.https import acme_ca_root_file
+from hubstack.common.settings import load
 
 ACME = {"HUBSTACK_HTTPS": "acme", "HUBSTACK_DOMAIN": "hub.example.org", "HUBSTACK_ACME_EMAIL": "ops@example.org"}
 NOWHERE = ("/nonexistent/secrets", "/nonexistent/access")
@@ -18,7 +22,7 @@ NOWHERE = ("/nonexistent/secrets", "/nonexistent/access")
 
 def refused(environ, message, folders=NOWHERE):
     with pytest.raises(SettingsError) as err:
-        load(environ=environ).check_mode(*folders)
+        check_mode(load(environ=environ), *folders)
     assert message in str(err.value) and "\n" not in str(err.value), str(err.value)
     return str(err.value)
 
@@ -66,7 +70,7 @@ def test_compose_gets_the_derived_variables():
 
 def test_self_signed_defaults_to_localhost():
     s = load(environ={"HUBSTACK_HTTPS": "Self-Signed", "DEV_MODE": "1"})
-    s.check_mode(*NOWHERE)
+    check_mode(s, *NOWHERE)
     assert (s.https, s.public_url) == ("self-signed", "https://localhost")
 
 
@@ -125,7 +129,7 @@ def test_files_mode_checks_the_files(tmp_path):
            "HUBSTACK_SECRETS_DIR": "./secrets"}
     folders = (secrets, tmp_path / "access")
     key = key_and_cert(secrets)
-    load(environ=env).check_mode(*folders)  # a matching pair, key private: fine
+    check_mode(load(environ=env), *folders)  # a matching pair, key private: fine
     (secrets / "tls_privkey.pem").chmod(0o644)
     refused(env, "./secrets/tls_privkey.pem can be read by others: run `chmod 600 ./secrets/tls_privkey.pem`", folders)
     (secrets / "tls_privkey.pem").chmod(0o640)
@@ -155,14 +159,14 @@ def test_encrypted_key_is_refused_without_prompting(tmp_path):
 def test_acme_ca_root_must_be_a_pem_file(tmp_path):
     s = load(environ={**ACME, "HUBSTACK_ACME_CA_ROOT": "./ca-root.pem"})
     with pytest.raises(SettingsError, match=r"HUBSTACK_ACME_CA_ROOT='./ca-root.pem': No such file"):
-        s.acme_ca_root_file(tmp_path)
+        acme_ca_root_file(s, tmp_path)
     (tmp_path / "ca-root.pem").write_text("hello\n")
     with pytest.raises(SettingsError, match="holds no PEM certificate"):
-        s.acme_ca_root_file(tmp_path)
+        acme_ca_root_file(s, tmp_path)
     key_and_cert(tmp_path / "pki")
     (tmp_path / "ca-root.pem").write_bytes((tmp_path / "pki" / "tls_fullchain.pem").read_bytes())
-    assert s.acme_ca_root_file(tmp_path) == tmp_path / "ca-root.pem"
-    assert load(environ=ACME).acme_ca_root_file(tmp_path) is None
+    assert acme_ca_root_file(s, tmp_path) == tmp_path / "ca-root.pem"
+    assert acme_ca_root_file(load(environ=ACME), tmp_path) is None
 
 
 def test_callback_url_must_be_on_the_https_domain(tmp_path):
@@ -176,6 +180,6 @@ def test_callback_url_must_be_on_the_https_domain(tmp_path):
     (access / "approvals.csv").write_text("email,approved_until\n")
     env = {**ACME, "HUBSTACK_BIND": "0.0.0.0", "HUBSTACK_OAUTH_PROVIDER": "google", "OAUTH_CLIENT_ID": "hub-client",
            "OAUTH_CALLBACK_URL": "https://hub.example.org/hub/oauth_callback", "HUBSTACK_ACCESS_SOURCES": "list"}
-    assert load(environ=env).check_mode(secrets, access).callback_url == "https://hub.example.org/hub/oauth_callback"
+    assert check_mode(load(environ=env), secrets, access).callback_url == "https://hub.example.org/hub/oauth_callback"
     refused({**env, "HUBSTACK_DOMAIN": "data.example.org"},
             "is not on HUBSTACK_DOMAIN=data.example.org: use https://data.example.org/hub/oauth_callback", (secrets, access))

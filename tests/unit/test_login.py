@@ -1,8 +1,10 @@
 import pytest
 
-from hubstack.login import Login, load_login
+from hubstack.common.login import Login, load_login
 from hubstack.secrets import init
-from hubstack.settings import SettingsError, load
+from hubstack.common.parse import SettingsError
+from hubstack.common.policy import check_mode
+from hubstack.common.settings import load
 
 OIDC = {
     "HUBSTACK_OAUTH_PROVIDER": "oidc",
@@ -58,7 +60,7 @@ def test_complete_oidc_configuration(folders):
 
 def test_check_mode_returns_the_login(folders):
     settings = load(environ=OIDC)
-    assert settings.check_mode(*folders) == login(folders)
+    assert check_mode(settings, *folders) == login(folders)
 
 
 @pytest.mark.parametrize("drop,changes,match", [
@@ -90,17 +92,17 @@ def test_admin_groups_with_oidc_are_fine(folders):
 
 def test_missing_client_secret_names_the_file(folders):
     (folders[0] / "oauth_client_secret").unlink()
-    refused(folders, "missing secret secrets/oauth_client_secret")
+    refused(folders, "missing secret ./secrets/oauth_client_secret")
 
 
 def test_world_readable_secret_is_refused(folders):
     (folders[0] / "oauth_client_secret").chmod(0o644)
-    refused(folders, r"secret secrets/oauth_client_secret is readable by anyone.*chmod 600")
+    refused(folders, r"secret ./secrets/oauth_client_secret is readable by anyone.*chmod 600")
 
 
 def test_empty_secret_is_refused(folders):
     (folders[0] / "oauth_client_secret").write_text("  \n")
-    refused(folders, "secret secrets/oauth_client_secret is empty")
+    refused(folders, "secret ./secrets/oauth_client_secret is empty")
 
 
 def test_secret_file_name_follows_the_secrets_dir_setting(folders):
@@ -109,7 +111,7 @@ def test_secret_file_name_follows_the_secrets_dir_setting(folders):
 
 
 def test_bearer_needs_its_token_file(folders):
-    refused(folders, "missing secret secrets/registry_token", HUBSTACK_REGISTRY_AUTH="bearer")
+    refused(folders, "missing secret ./secrets/registry_token", HUBSTACK_REGISTRY_AUTH="bearer")
     (folders[0] / "registry_token").write_text("tok")
     (folders[0] / "registry_token").chmod(0o600)
     got = login(folders, HUBSTACK_REGISTRY_AUTH="bearer", drop=["HUBSTACK_REGISTRY_CONSUMER_KEY"])
@@ -118,7 +120,7 @@ def test_bearer_needs_its_token_file(folders):
 
 def test_list_source_needs_the_approval_list(folders):
     (folders[1] / "approvals.csv").unlink()
-    refused(folders, "HUBSTACK_ACCESS_SOURCES has list but access/approvals.csv does not exist")
+    refused(folders, "HUBSTACK_ACCESS_SOURCES has list but ./access/approvals.csv does not exist")
 
 
 @pytest.mark.parametrize("key,url", [
@@ -177,15 +179,15 @@ def test_good_folder_paths(value):
 def test_dev_password_outside_dev_mode_is_refused(folders):
     settings = load(environ={**OIDC, "HUBSTACK_DEV_PASSWORD": "long-enough-pw"})
     with pytest.raises(SettingsError, match="HUBSTACK_DEV_PASSWORD is a dev-mode setting"):
-        settings.check_mode(*folders)
+        check_mode(settings, *folders)
 
 
 def test_insecure_dev_outside_dev_mode_is_refused(folders):
     settings = load(environ={**OIDC, "HUBSTACK_ALLOW_INSECURE_DEV": "1"})
     with pytest.raises(SettingsError, match="HUBSTACK_ALLOW_INSECURE_DEV is a dev-mode setting"):
-        settings.check_mode(*folders)
+        check_mode(settings, *folders)
 
 
 def test_dev_mode_has_no_login(tmp_path):
     # even with no secrets and no approval list at all
-    assert load(environ={"DEV_MODE": "1"}).check_mode(tmp_path / "none", tmp_path / "none") is None
+    assert check_mode(load(environ={"DEV_MODE": "1"}), tmp_path / "none", tmp_path / "none") is None

@@ -3,9 +3,11 @@ import stat
 import pytest
 from test_login import OIDC
 
-from hubstack.login import COOKIE_SECRET, CRYPT_KEY, load_login
+from hubstack.common.contract import COOKIE_SECRET, CRYPT_KEY
+from hubstack.common.login import load_login
 from hubstack.secrets import init
-from hubstack.settings import SettingsError, load
+from hubstack.common.parse import SettingsError
+from hubstack.common.settings import load
 
 
 def mode(path):
@@ -60,7 +62,7 @@ def test_production_reads_the_generated_secrets(production_folders):
 @pytest.mark.parametrize("name", [COOKIE_SECRET, CRYPT_KEY])
 def test_production_refuses_without_a_generated_secret(production_folders, name):
     (production_folders[0] / name).unlink()
-    with pytest.raises(SettingsError, match=f"missing secret secrets/{name}: create it with `hubstack secrets init`"):
+    with pytest.raises(SettingsError, match=f"missing secret ./secrets/{name}: create it with `hubstack secrets init`"):
         load_login(OIDC, *production_folders)
 
 
@@ -73,7 +75,7 @@ def test_production_refuses_a_malformed_generated_secret(production_folders, val
 
 def test_production_refuses_a_world_readable_cookie_secret(production_folders):
     (production_folders[0] / COOKIE_SECRET).chmod(0o644)
-    with pytest.raises(SettingsError, match=f"chmod 600 secrets/{COOKIE_SECRET}"):
+    with pytest.raises(SettingsError, match=f"chmod 600 ./secrets/{COOKIE_SECRET}"):
         load_login(OIDC, *production_folders)
 
 

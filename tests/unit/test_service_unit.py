@@ -16,7 +16,8 @@ from click.testing import CliRunner
 
 from hubstack import cli
 from hubstack.service import Command, ServiceError, render_env_file, render_unit, this_command
-from hubstack.settings import KNOWN, load
+from hubstack.common.registry import KNOWN
+from hubstack.common.settings import load
 
 REPO = Path(__file__).resolve().parents[2]
 SETTINGS = load(environ={"HUBSTACK_NAME": "hubsvc", "HUBSTACK_PORT": "8131", "DEV_MODE": "1"})

@@ -1,15 +1,18 @@
 import pytest
 
-from hubstack.settings import KNOWN, SettingsError, load
+from hubstack.common.parse import SettingsError
+from hubstack.common.registry import KNOWN
+from hubstack.common.policy import check_mode
+from hubstack.common.settings import load
 
 
 def test_defaults_name_every_resource_of_the_instance():
     s = load(environ={})
     assert (s.name, s.port, s.bind, s.dev_mode) == ("hubstack", 8000, "127.0.0.1", False)
-    assert s.network == "hubstack-net"
-    assert s.hub_data_volume == "hubstack-hub-data"
-    assert s.image("notebook") == "hubstack-notebook"
-    assert s.home_volume_template == "hubstack-home-{username}"
+    assert s.names.network == "hubstack-net"
+    assert s.names.hub_data_volume == "hubstack-hub-data"
+    assert s.names.image("notebook") == "hubstack-notebook"
+    assert s.names.home_volume_template == "hubstack-home-{username}"
     assert s.url == "http://127.0.0.1:8000"
 
 
@@ -66,22 +69,22 @@ def test_bind_must_be_an_address():
 def test_dev_mode_refuses_public_bind():
     s = load(environ={"DEV_MODE": "1", "HUBSTACK_BIND": "0.0.0.0"})
     with pytest.raises(SettingsError, match="set HUBSTACK_BIND=127.0.0.1"):
-        s.check_mode("/nonexistent/secrets", "/nonexistent/access")
+        check_mode(s, "/nonexistent/secrets", "/nonexistent/access")
 
 
 def test_dev_mode_on_public_bind_only_when_explicitly_allowed():
     s = load(environ={"DEV_MODE": "1", "HUBSTACK_BIND": "0.0.0.0", "HUBSTACK_ALLOW_INSECURE_DEV": "1"})
-    s.check_mode("/nonexistent/secrets", "/nonexistent/access")
+    check_mode(s, "/nonexistent/secrets", "/nonexistent/access")
     assert s.url == "http://127.0.0.1:8000"
 
 
 def test_dev_mode_on_loopback_is_fine():
-    load(environ={"DEV_MODE": "1", "HUBSTACK_BIND": "127.0.0.2"}).check_mode("/nonexistent/secrets", "/nonexistent/access")
+    check_mode(load(environ={"DEV_MODE": "1", "HUBSTACK_BIND": "127.0.0.2"}), "/nonexistent/secrets", "/nonexistent/access")
 
 
 def test_production_without_login_configuration_is_refused():
     with pytest.raises(SettingsError, match="set HUBSTACK_OAUTH_PROVIDER .google, github or oidc."):
-        load(environ={}).check_mode("/nonexistent/secrets", "/nonexistent/access")
+        check_mode(load(environ={}), "/nonexistent/secrets", "/nonexistent/access")
 
 
 def test_short_dev_password_is_refused():

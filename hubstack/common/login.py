@@ -3,32 +3,24 @@
 Checked as a whole before anything starts, on the host by `hubstack up` and
 in the hub by jupyterhub_config.py, so a half-filled configuration stops with
 one line that names the setting, and nothing falls back to an open log-in.
-Standard library only: the hub image copies this module as it is.
+Part of hubstack.common: the hub image has it too.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .settings import SettingsError, _bool
+from . import parse
+from .contract import APPROVAL_LIST, BEARER_TOKEN, CLIENT_SECRET, CONSUMER_SECRET, GENERATED_SECRETS
+from .parse import SettingsError
+from .registry import DEFAULTS
 
 PROVIDERS = ("google", "github", "oidc")
 SOURCES = ("registry", "list")
 REGISTRY_AUTH = ("oauth1-hmac-sha1", "oauth1-plaintext", "bearer")
-APPROVAL_LIST = "approvals.csv"
-# Secret file names in the secrets folder (see secrets.example/).
-CLIENT_SECRET = "oauth_client_secret"
-CONSUMER_SECRET = "registry_consumer_secret"
-BEARER_TOKEN = "registry_token"
-# Made by `hubstack secrets init`: 32 random bytes each, hex.
-COOKIE_SECRET = "jupyterhub_cookie_secret"  # signs the hub's log-in cookies
-CRYPT_KEY = "jupyterhub_crypt_key"  # encrypts the OAuth tokens kept in auth state
-GENERATED = (COOKIE_SECRET, CRYPT_KEY)
 
 
 @dataclass(frozen=True)
@@ -61,49 +53,6 @@ class Login:
     crypt_key: str
 
 
-def _list(raw):
-    return [item.strip() for item in raw.replace("\n", ",").split(",") if item.strip()]
-
-
-def _seconds(key, raw, low, high):
-    try:
-        value = float(raw)
-    except ValueError:
-        value = None
-    if value is None or not low <= value <= high:
-        raise SettingsError(f"{key}={raw!r} is not a number of seconds from {low} to {high}: use e.g. {high // 10 or 1}")
-    return value
-
-
-def loopback(host):
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def stack_internal(host):
-    """A one-label name, such as a container on the stack's own Docker network."""
-    return re.fullmatch(r"[a-z][a-z0-9_-]*", host) is not None
-
-
-def _url(key, raw, required=True, browser=False):
-    raw = raw.strip()
-    if not raw:
-        if required:
-            raise SettingsError(f"{key} is not set: production log-in needs it (see README.md, 'Production')")
-        return ""
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SettingsError(f"{key}={raw!r} is not an http(s) URL: use e.g. https://login.example.org/...")
-    if parts.scheme == "http":
-        host = parts.hostname
-        if not (loopback(host) or (not browser and stack_internal(host))):
-            where = "on this machine" if browser else "on this machine or the stack's own network"
-            raise SettingsError(f"{key}={raw!r} is plain http: use https (http only {where})")
-    return raw.rstrip("/") if key == "HUBSTACK_REGISTRY_URL" else raw
-
-
 def read_secret(secrets_dir, name, shown_dir, why):
     """A secret's value from its file; refuses missing, empty and world-readable files."""
     path = Path(secrets_dir) / name
@@ -132,8 +81,9 @@ def read_generated_secret(secrets_dir, name, shown_dir):
 
 def load_login(raw, secrets_dir, access_dir):
     """The checked production log-in from raw settings (hubstack.settings.load(...).raw)."""
-    shown_secrets = raw.get("HUBSTACK_SECRETS_DIR", "secrets").rstrip("/") or "secrets"
-    provider = raw.get("HUBSTACK_OAUTH_PROVIDER", "").strip().lower()
+    raw = {**DEFAULTS, **raw}
+    shown_secrets = raw["HUBSTACK_SECRETS_DIR"].rstrip("/") or "."
+    provider = raw["HUBSTACK_OAUTH_PROVIDER"].strip().lower()
     if not provider:
         raise SettingsError(
             "production log-in is not configured: set HUBSTACK_OAUTH_PROVIDER (google, github or oidc) "
@@ -141,36 +91,36 @@ def load_login(raw, secrets_dir, access_dir):
         )
     if provider not in PROVIDERS:
         raise SettingsError(f"HUBSTACK_OAUTH_PROVIDER={provider!r} is not known: use google, github or oidc")
-    client_id = raw.get("OAUTH_CLIENT_ID", "").strip()
+    client_id = raw["OAUTH_CLIENT_ID"].strip()
     if not client_id:
         raise SettingsError("OAUTH_CLIENT_ID is not set: use the client id of the OAuth app registered with the provider")
-    callback_url = _url("OAUTH_CALLBACK_URL", raw.get("OAUTH_CALLBACK_URL", ""), browser=True)
+    callback_url = parse.url("OAUTH_CALLBACK_URL", raw["OAUTH_CALLBACK_URL"], browser=True)
     if not urlsplit(callback_url).path.endswith("/hub/oauth_callback"):
         raise SettingsError(f"OAUTH_CALLBACK_URL={callback_url!r} must end in /hub/oauth_callback")
     client_secret = read_secret(secrets_dir, CLIENT_SECRET, shown_secrets, "the OAuth client secret from the provider")
-    cookie_secret, crypt_key = (read_generated_secret(secrets_dir, name, shown_secrets) for name in GENERATED)
+    cookie_secret, crypt_key = (read_generated_secret(secrets_dir, name, shown_secrets) for name in GENERATED_SECRETS)
     oidc = provider == "oidc"
-    authorize_url = _url("OAUTH2_AUTHORIZE_URL", raw.get("OAUTH2_AUTHORIZE_URL", ""), required=oidc, browser=True)
-    token_url = _url("OAUTH2_TOKEN_URL", raw.get("OAUTH2_TOKEN_URL", ""), required=oidc)
-    userdata_url = _url("OAUTH2_USERDATA_URL", raw.get("OAUTH2_USERDATA_URL", ""), required=oidc)
-    scope = tuple(raw.get("HUBSTACK_OIDC_SCOPE", "openid email").split())
+    authorize_url = parse.url("OAUTH2_AUTHORIZE_URL", raw["OAUTH2_AUTHORIZE_URL"], required=oidc, browser=True)
+    token_url = parse.url("OAUTH2_TOKEN_URL", raw["OAUTH2_TOKEN_URL"], required=oidc)
+    userdata_url = parse.url("OAUTH2_USERDATA_URL", raw["OAUTH2_USERDATA_URL"], required=oidc)
+    scope = tuple(raw["HUBSTACK_OIDC_SCOPE"].split())
     if oidc and "email" not in scope:
         raise SettingsError(f"HUBSTACK_OIDC_SCOPE={' '.join(scope)!r} lacks 'email': the user name is the verified e-mail")
-    github_orgs = frozenset(_list(raw.get("HUBSTACK_GITHUB_ORGS", "")))
-    google_domains = tuple(_list(raw.get("HUBSTACK_GOOGLE_DOMAINS", "")))
+    github_orgs = frozenset(parse.items(raw["HUBSTACK_GITHUB_ORGS"]))
+    google_domains = tuple(parse.items(raw["HUBSTACK_GOOGLE_DOMAINS"]))
     for key, value in (("HUBSTACK_GITHUB_ORGS", github_orgs), ("HUBSTACK_GOOGLE_DOMAINS", google_domains)):
         wanted = key.split("_")[1].lower()
         if value and provider != wanted:
             raise SettingsError(f"{key} only applies to HUBSTACK_OAUTH_PROVIDER={wanted} (now {provider}): remove it")
-    admin_users = frozenset(a.lower() for a in _list(raw.get("HUBSTACK_ADMIN_USERS", "")))
+    admin_users = frozenset(a.lower() for a in parse.items(raw["HUBSTACK_ADMIN_USERS"]))
     for admin in admin_users:
         if "@" not in admin:
             raise SettingsError(f"HUBSTACK_ADMIN_USERS has {admin!r}: user names are e-mail addresses")
-    admin_groups = frozenset(_list(raw.get("HUBSTACK_ADMIN_GROUPS", "")))
+    admin_groups = frozenset(parse.items(raw["HUBSTACK_ADMIN_GROUPS"]))
     if admin_groups and provider == "google":
         raise SettingsError("HUBSTACK_ADMIN_GROUPS needs a provider that reports groups (oidc, github): use HUBSTACK_ADMIN_USERS")
 
-    sources = tuple(s.lower() for s in _list(raw.get("HUBSTACK_ACCESS_SOURCES", "")))
+    sources = tuple(s.lower() for s in parse.items(raw["HUBSTACK_ACCESS_SOURCES"]))
     if not sources:
         raise SettingsError(
             "HUBSTACK_ACCESS_SOURCES is not set: production needs an approval source after log-in "
@@ -181,21 +131,21 @@ def load_login(raw, secrets_dir, access_dir):
             raise SettingsError(f"HUBSTACK_ACCESS_SOURCES has {source!r}: use registry and/or list")
     registry_url = registry_auth = registry_key = registry_secret = ""
     if "registry" in sources:
-        registry_url = _url("HUBSTACK_REGISTRY_URL", raw.get("HUBSTACK_REGISTRY_URL", ""))
-        registry_auth = raw.get("HUBSTACK_REGISTRY_AUTH", "oauth1-hmac-sha1").strip().lower()
+        registry_url = parse.url("HUBSTACK_REGISTRY_URL", raw["HUBSTACK_REGISTRY_URL"]).rstrip("/")
+        registry_auth = raw["HUBSTACK_REGISTRY_AUTH"].strip().lower()
         if registry_auth not in REGISTRY_AUTH:
             raise SettingsError(f"HUBSTACK_REGISTRY_AUTH={registry_auth!r} is not known: use {', '.join(REGISTRY_AUTH)}")
         if registry_auth == "bearer":
             registry_secret = read_secret(secrets_dir, BEARER_TOKEN, shown_secrets, "the registry's bearer token")
         else:
-            registry_key = raw.get("HUBSTACK_REGISTRY_CONSUMER_KEY", "").strip()
+            registry_key = raw["HUBSTACK_REGISTRY_CONSUMER_KEY"].strip()
             if not registry_key:
                 raise SettingsError("HUBSTACK_REGISTRY_CONSUMER_KEY is not set: the registry's OAuth1 consumer key")
             registry_secret = read_secret(secrets_dir, CONSUMER_SECRET, shown_secrets, "the registry's OAuth1 consumer secret")
     approval_list = None
     if "list" in sources:
         approval_list = Path(access_dir) / APPROVAL_LIST
-        shown = f"{raw.get('HUBSTACK_ACCESS_DIR', 'access').rstrip('/')}/{APPROVAL_LIST}"
+        shown = f"{raw['HUBSTACK_ACCESS_DIR'].rstrip('/')}/{APPROVAL_LIST}"
         if not approval_list.is_file():
             raise SettingsError(f"HUBSTACK_ACCESS_SOURCES has list but {shown} does not exist: create it (see access/README.md)")
     return Login(
@@ -207,7 +157,7 @@ def load_login(raw, secrets_dir, access_dir):
         token_url=token_url,
         userdata_url=userdata_url,
         scope=scope,
-        groups_claim=raw.get("HUBSTACK_OIDC_GROUPS_CLAIM", "groups").strip() or "groups",
+        groups_claim=raw["HUBSTACK_OIDC_GROUPS_CLAIM"].strip() or DEFAULTS["HUBSTACK_OIDC_GROUPS_CLAIM"],
         github_orgs=github_orgs,
         google_domains=google_domains,
         admin_users=admin_users,
@@ -217,12 +167,12 @@ def load_login(raw, secrets_dir, access_dir):
         registry_auth=registry_auth,
         registry_key=registry_key,
         registry_secret=registry_secret,
-        registry_timeout=_seconds("HUBSTACK_REGISTRY_TIMEOUT", raw.get("HUBSTACK_REGISTRY_TIMEOUT", "5"), 0.5, 60),
-        require_cloud_access=_bool("HUBSTACK_REGISTRY_REQUIRE_CLOUD_ACCESS", raw.get("HUBSTACK_REGISTRY_REQUIRE_CLOUD_ACCESS", "0")),
+        registry_timeout=parse.seconds("HUBSTACK_REGISTRY_TIMEOUT", raw["HUBSTACK_REGISTRY_TIMEOUT"], 0.5, 60),
+        require_cloud_access=parse.boolean("HUBSTACK_REGISTRY_REQUIRE_CLOUD_ACCESS", raw["HUBSTACK_REGISTRY_REQUIRE_CLOUD_ACCESS"]),
         approval_list=approval_list,
-        cache_seconds=int(_seconds("HUBSTACK_ACCESS_CACHE", raw.get("HUBSTACK_ACCESS_CACHE", "180"), 0, 3600)),
-        recheck_seconds=int(_seconds("HUBSTACK_ACCESS_RECHECK", raw.get("HUBSTACK_ACCESS_RECHECK", "300"), 5, 86400)),
-        apply_url=_url("HUBSTACK_ACCESS_APPLY_URL", raw.get("HUBSTACK_ACCESS_APPLY_URL", ""), required=False, browser=True),
+        cache_seconds=int(parse.seconds("HUBSTACK_ACCESS_CACHE", raw["HUBSTACK_ACCESS_CACHE"], 0, 3600)),
+        recheck_seconds=int(parse.seconds("HUBSTACK_ACCESS_RECHECK", raw["HUBSTACK_ACCESS_RECHECK"], 5, 86400)),
+        apply_url=parse.url("HUBSTACK_ACCESS_APPLY_URL", raw["HUBSTACK_ACCESS_APPLY_URL"], required=False, browser=True),
         cookie_secret=cookie_secret,
         crypt_key=crypt_key,
     )

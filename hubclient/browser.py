@@ -29,7 +29,7 @@ class BrowserUser:
         self.name = name
         self.password = password
         self.session = requests.Session()
-        self.server_url = None  # e.g. http://127.0.0.1:8000/user/jane-2edoe/ once started
+        self.server_url = None  # e.g. <hub url>/user/jane-2edoe/ once started
 
     @classmethod
     def with_server(cls, base_url, name, password=""):

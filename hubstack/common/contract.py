@@ -1,0 +1,156 @@
+"""Names, paths, labels and ports that cross the line between host and containers.
+
+Every other module, on either side, takes them from here: the CLI names
+what it creates with `Names`, the hub mounts what `Names` calls the same
+thing, and paths inside the images reach the Dockerfiles as build arguments
+(`BUILD_ARGS`). compose.yml repeats some of them, as data; a unit test holds
+it to this module.
+"""
+
+from dataclasses import dataclass
+
+# -- the hub container ------------------------------------------------------------
+HUB_SERVICE = "hub"  # Compose service name: user servers and the tls service reach the hub by it
+HUB_PORT = 8000  # the hub's proxy, inside the container; published on HUBSTACK_PORT
+HUB_HOME = "/srv/hubstack"  # configuration, templates and code of hubstack in the hub image
+HUB_CONFIG = f"{HUB_HOME}/jupyterhub_config.py"
+LIB = f"{HUB_HOME}/lib"  # on PYTHONPATH in the hub and tls images: this package (and hubstack_hub)
+HUB_TEMPLATES = f"{HUB_HOME}/templates"
+SHARE_MOUNT = f"{HUB_HOME}/share"  # the checkout's share/ (templates tried live)
+ACCESS_MOUNT = f"{HUB_HOME}/access"  # HUBSTACK_ACCESS_DIR, read-only
+SECRETS_MOUNT = "/run/secrets/hubstack"  # HUBSTACK_SECRETS_DIR, read-only (hub; tls in files mode)
+HUB_DATA = "/srv/jupyterhub"  # the hub data volume: database, dev-mode cookie secret, audit log
+HUB_DATABASE = f"{HUB_DATA}/jupyterhub.sqlite"
+AUDIT_LOG = f"{HUB_DATA}/audit/access.jsonl"
+HEALTH_PATH = "/hub/health"
+
+# -- user servers -----------------------------------------------------------------
+ENV_MOUNT = "/opt/conda"  # the shared environment, read-only
+ENV_VERSION_FILE = ".hubstack-env-version"  # in the environment volume: which image filled it
+USER_HOME = "/home/jovyan"  # the user's own volume
+USER_UID = 1000
+
+# -- the tls container (Caddy) ------------------------------------------------------
+TLS_DATA = "/data"  # Caddy's certificates, keys, ACME account: the tls data volume
+TLS_CA_ROOT = "/etc/hubstack-tls/acme-ca-root.pem"  # HUBSTACK_ACME_CA_ROOT, or /dev/null
+NO_TLS_FILES = "./tls/no-files"  # mounted at SECRETS_MOUNT in the tls container unless HUBSTACK_HTTPS=files
+TLS_PROFILE = "tls"  # the Compose profile of the tls service
+
+# -- secret files, in HUBSTACK_SECRETS_DIR (see secrets.example/) -------------------
+CLIENT_SECRET = "oauth_client_secret"
+CONSUMER_SECRET = "registry_consumer_secret"
+BEARER_TOKEN = "registry_token"
+COOKIE_SECRET = "jupyterhub_cookie_secret"  # made by `hubstack secrets init`: signs log-in cookies
+CRYPT_KEY = "jupyterhub_crypt_key"  # made by `hubstack secrets init`: encrypts auth state
+GENERATED_SECRETS = (COOKIE_SECRET, CRYPT_KEY)
+TLS_CHAIN, TLS_KEY = "tls_fullchain.pem", "tls_privkey.pem"  # HUBSTACK_HTTPS=files
+APPROVAL_LIST = "approvals.csv"  # in HUBSTACK_ACCESS_DIR
+
+# -- labels on everything an instance makes ----------------------------------------
+LABEL_INSTANCE = "hubstack.instance"
+LABEL_ROLE = "hubstack.role"
+LABEL_USER = "hubstack.user"
+LABEL_ENV_VERSION = "hubstack.env.version"
+LABEL_INPUTS = "hubstack.inputs"  # on images: digest of what they were built from
+LABEL_BENCHMARK = "hubstack.benchmark"
+
+
+class Role:
+    """Values of LABEL_ROLE."""
+
+    HUB = "hub"
+    TLS = "tls"
+    HUB_DATA = "hub-data"
+    TLS_DATA = "tls-data"
+    HOME = "home"
+    USER_SERVER = "user-server"
+    ENVIRONMENT = "environment"
+    BENCHMARK = "benchmark"
+    TEST_SERVICE = "test-service"
+
+
+# Images shared by every instance on one host (they hold nothing of an instance).
+LOCAL_BASE = "hubstack-debian:bookworm"  # made with debootstrap where no registry answers
+PYTHON_REPOSITORY = "hubstack-python"  # tagged with the base image's short id
+CURRENT = "current"  # tag of the environment image whose copy in a volume is complete
+
+# Paths inside the images, given to every Dockerfile as build arguments.
+BUILD_ARGS = {
+    "HUB_HOME": HUB_HOME,
+    "HUB_DATA": HUB_DATA,
+    "HUB_CONFIG": HUB_CONFIG,
+    "LIB": LIB,
+    "SECRETS_MOUNT": SECRETS_MOUNT,
+    "ENV_MOUNT": ENV_MOUNT,
+    "USER_HOME": USER_HOME,
+    "USER_UID": str(USER_UID),
+    "TLS_DATA": TLS_DATA,
+    "TLS_CA_ROOT": TLS_CA_ROOT,
+}
+
+
+def short_id(image_id):
+    """'sha256:4f1c...' -> '4f1c...' (12 hex digits): names an image's version in tags and volumes."""
+    return image_id.split(":")[-1][:12]
+
+
+@dataclass(frozen=True)
+class Names:
+    """Everything of one instance (HUBSTACK_NAME), named once."""
+
+    instance: str
+
+    @property
+    def network(self):
+        return f"{self.instance}-net"
+
+    @property
+    def hub_container(self):
+        return f"{self.instance}-{HUB_SERVICE}"
+
+    @property
+    def hub_data_volume(self):
+        return f"{self.instance}-hub-data"
+
+    @property
+    def tls_container(self):
+        return f"{self.instance}-tls"
+
+    @property
+    def tls_data_volume(self):
+        return f"{self.instance}-tls-data"
+
+    @property
+    def user_prefix(self):
+        """DockerSpawner's prefix: a user's container is <prefix>-<escaped user name>."""
+        return f"{self.instance}-user"
+
+    @property
+    def home_volume_template(self):
+        """DockerSpawner fills {username} with its escaped user name."""
+        return f"{self.instance}-home-{{username}}"
+
+    def image(self, role):
+        """An instance image by its role: hub-core, hub, notebook, environment, tls, ..."""
+        return f"{self.instance}-{role}"
+
+    @property
+    def current_environment(self):
+        return f"{self.image('environment')}:{CURRENT}"
+
+    def env_volume(self, version):
+        """The shared environment volume filled from the environment image of this short id."""
+        return f"{self.instance}-env-{version}"
+
+    def labels(self, role=None, **more):
+        """Labels of something of this instance; more: user=..., env_version=... (LABEL_<KEY>)."""
+        labels = {LABEL_INSTANCE: self.instance}
+        if role:
+            labels[LABEL_ROLE] = role
+        for key, value in more.items():
+            labels[globals()[f"LABEL_{key.upper()}"]] = value
+        return labels
+
+    def label_filter(self, role=None, **more):
+        """A Docker list filter for what labels(role, **more) marks."""
+        return {"label": [f"{k}={v}" for k, v in self.labels(role, **more).items()]}

@@ -1,0 +1,62 @@
+"""The test instances and what the integration tests do with them.
+
+The tests run their own instances (`hubci` on 127.0.0.1:8101; hubci2,
+hubcisvc beside it) and never touch an operator's. HUBCI_NAME/HUBCI_PORT
+let a developer run a module beside another run.
+"""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from hubstack.common.contract import HEALTH_PATH, LABEL_INSTANCE
+
+REPO = Path(__file__).resolve().parents[2]
+NAME = os.environ.get("HUBCI_NAME", "hubci")
+PORT = int(os.environ.get("HUBCI_PORT", "8101"))
+# What Compose substitutes and the CLI reads for the test instance.
+INSTANCE_ENV = {"HUBSTACK_NAME": NAME, "HUBSTACK_PORT": str(PORT), "HUBSTACK_BIND": "127.0.0.1", "DEV_MODE": "1"}
+INSTANCES = (NAME, f"{NAME}2", f"{NAME}svc")
+
+
+def run_hubstack(*args, env=None, check=True, timeout=1800, input=None):
+    """Run the CLI as an operator would, for the test instance unless env says otherwise."""
+    full_env = {**os.environ, **INSTANCE_ENV, **(env or {})}
+    result = subprocess.run([sys.executable, "-m", "hubstack", "-C", str(REPO), *args],
+                            env=full_env, capture_output=True, text=True, timeout=timeout, input=input)
+    if check and result.returncode != 0:
+        pytest.fail(f"hubstack {' '.join(args)} exited {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+def instance_filter(name, **labels):
+    return {"label": [f"{LABEL_INSTANCE}={name}"] + [f"{k}={v}" for k, v in labels.items()]}
+
+
+def remove_instance(client, name):
+    """Remove everything a test instance made (its own test data only)."""
+    for container in client.containers.list(all=True, filters=instance_filter(name)):
+        container.remove(force=True)
+    for volume in client.volumes.list(filters=instance_filter(name)):
+        volume.remove(force=True)
+
+
+def health_ok(url):
+    try:
+        return requests.get(f"{url}{HEALTH_PATH}", timeout=3).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def wait_for(check, timeout=120, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.5)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}")
