@@ -16,7 +16,17 @@ import docker
 import requests
 
 from hubstack import engine
-from hubstack.common.contract import ENV_MOUNT, HEALTH_PATH, LABEL_BENCHMARK, LABEL_ROLE, LABEL_USER, USER_HOME, Names, Role, short_id
+from hubstack.common.contract import (
+    ENV_MOUNT,
+    HEALTH_PATH,
+    LABEL_BENCHMARK,
+    LABEL_ROLE,
+    LABEL_USER,
+    USER_HOME,
+    Names,
+    Role,
+    short_id,
+)
 from hubstack.common.parse import SettingsError
 from hubstack.errors import HubstackError
 from hubstack.stack import Instance, Stack

@@ -16,12 +16,12 @@ import time
 
 from docker.errors import APIError, NotFound
 from dockerspawner import DockerSpawner
-from hubstack.common.contract import ENV_MOUNT, Names, Role, short_id
 from jupyterhub.spawner import SpawnException
 from jupyterhub.utils import AnyTimeoutError, exponential_backoff, url_path_join
 from tornado.httpclient import AsyncHTTPClient
 from traitlets import Float, Unicode
 
+from hubstack.common.contract import ENV_MOUNT, Names, Role, short_id
 
 
 class HubstackSpawner(DockerSpawner):

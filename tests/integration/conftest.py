@@ -10,8 +10,8 @@ import os
 from pathlib import Path
 
 import pytest
-from helpers import INSTANCE_ENV, INSTANCES, NAME, REPO, health_ok, remove_instance, run_hubstack
 
+from helpers import INSTANCE_ENV, INSTANCES, NAME, REPO, health_ok, remove_instance, run_hubstack
 from hubstack import compose, engine
 from hubstack.common.settings import load
 from hubstack.errors import EngineError

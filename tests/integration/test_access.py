@@ -15,10 +15,9 @@ import time
 
 import pytest
 import requests
-from hubclient import OIDCUser
-from helpers import NAME, PORT, REPO, run_hubstack, wait_for
 
-from hubstack import engine
+from helpers import NAME, PORT, REPO, run_hubstack, wait_for
+from hubclient import OIDCUser
 from hubstack.build import Builder
 from hubstack.images import Image
 

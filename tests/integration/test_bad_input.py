@@ -1,6 +1,7 @@
 """Bad input: one line that says what to fix, a meaningful exit code, nothing changed."""
 
 import pytest
+
 from helpers import run_hubstack
 
 BAD = [

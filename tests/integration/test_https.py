@@ -24,17 +24,17 @@ import time
 
 import pytest
 import yaml
-from hubclient import BrowserUser
-from helpers import INSTANCE_ENV, NAME, PORT, REPO, run_hubstack, wait_for
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from helpers import INSTANCE_ENV, NAME, PORT, REPO, run_hubstack, wait_for
+from hubclient import BrowserUser
 from hubstack import compose
 from hubstack.build import Builder
-from hubstack.images import Image
 from hubstack.common.settings import load
+from hubstack.images import Image
 
 DOMAIN = f"hub.{NAME}.test"
 HTTPS_PORT = int(os.environ.get("HUBCI_HTTPS_PORT", "8443"))

@@ -1,7 +1,7 @@
 """Two instances on one host, side by side, each with its own everything."""
 
-from hubclient import BrowserUser
 from helpers import NAME, health_ok, run_hubstack
+from hubclient import BrowserUser
 
 OTHER = {"HUBSTACK_NAME": f"{NAME}2", "HUBSTACK_PORT": "8102"}
 

@@ -10,8 +10,9 @@ import threading
 import time
 
 import pytest
-from hubclient import BrowserUser, HubError, KernelDied
+
 from helpers import NAME, health_ok, run_hubstack, wait_for
+from hubclient import BrowserUser, HubError, KernelDied
 
 MEM, PIDS = 384 * 1024**2, 128
 CONFINED = {"HUBSTACK_USER_MEM_LIMIT": "384M", "HUBSTACK_USER_CPU_LIMIT": "0.5", "HUBSTACK_USER_PIDS_LIMIT": str(PIDS),

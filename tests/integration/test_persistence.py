@@ -1,8 +1,7 @@
 """A researcher's home survives everything an operator does to the stack."""
 
-from hubclient import BrowserUser
 from helpers import run_hubstack
-
+from hubclient import BrowserUser
 from hubstack.common.contract import short_id
 
 MARKER = "results/keep-me.txt"

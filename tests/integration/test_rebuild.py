@@ -1,7 +1,6 @@
 """A second `hubstack build` with nothing changed rebuilds nothing and changes nothing."""
 
 from helpers import run_hubstack
-
 from hubstack.common.contract import LABEL_INPUTS
 from hubstack.images import IMAGES
 

@@ -17,11 +17,11 @@ import time
 import pytest
 import requests
 import urllib3
-from helpers import INSTANCE_ENV, NAME, PORT, REPO, health_ok, remove_instance, wait_for
 
+from helpers import INSTANCE_ENV, NAME, PORT, REPO, health_ok, remove_instance, wait_for
 from hubstack.build import Builder
-from hubstack.images import IMAGES, Image
 from hubstack.common.settings import load
+from hubstack.images import IMAGES, Image
 
 # An instance of its own: the service owns it from install to uninstall, beside the session's hub.
 SVC = f"{NAME}svc"
@@ -75,7 +75,9 @@ def machine(built_stack, docker_client, settings, svc_settings):
                  str(REPO): {"bind": str(REPO), "mode": "rw"}},
     )
     try:
-        booted = lambda: run(container, "timeout", "60", "systemctl", "is-system-running", "--wait")[1].strip()
+        def booted():
+            return run(container, "timeout", "60", "systemctl", "is-system-running", "--wait")[1].strip()
+
         wait_for(lambda: booted() in ("running", "degraded"), 90, f"systemd in {name} to boot")  # the bus comes first
         print(f"systemd in {name}: {booted()}\n{run(container, 'systemctl', '--failed', '--no-pager')[1]}")
         # The operator's `hubstack`: this checkout, run by Debian's Python and packages.

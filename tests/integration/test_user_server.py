@@ -3,11 +3,11 @@
 import json
 
 import pytest
-from hubclient import BrowserUser
-from helpers import REPO, health_ok, run_hubstack, wait_for
 
-from hubstack.images import IMAGES
+from helpers import REPO, health_ok, run_hubstack, wait_for
+from hubclient import BrowserUser
 from hubstack.common.contract import short_id
+from hubstack.images import IMAGES
 
 USERS = ["alice", "jane.doe+x@example.org"]
 

@@ -9,8 +9,17 @@ import pytest
 from oauthlib.oauth1.rfc5849.signature import verify_hmac_sha1, verify_plaintext
 
 from hubstack_hub.access import (
-    APPROVED, DENIED, EXPIRED, UNAVAILABLE,
-    AccessChecker, ApprovalList, AuditLog, Decision, Registry, combine, parse_approvals,
+    APPROVED,
+    DENIED,
+    EXPIRED,
+    UNAVAILABLE,
+    AccessChecker,
+    ApprovalList,
+    AuditLog,
+    Decision,
+    Registry,
+    combine,
+    parse_approvals,
 )
 from hubstack_hub.identity import github_teams, primary_verified_email
 

@@ -70,7 +70,7 @@ def test_digest_follows_what_the_engine_is_sent(tmp_path):
 
 
 def test_every_image_has_a_folder_named_as_its_role_with_a_dockerfile():
-    from hubstack.images import PYTHON, PACKAGE
+    from hubstack.images import PACKAGE, PYTHON
 
     for image in (PYTHON, *IMAGES):
         assert image.folder == image.role

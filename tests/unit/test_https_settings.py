@@ -9,12 +9,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from hubstack import compose
-from hubstack.secrets import init
-from hubstack.common.parse import SettingsError
-from hubstack.common.registry import LETS_ENCRYPT
-from hubstack.common.policy import check_mode
 from hubstack.common.https import acme_ca_root_file
+from hubstack.common.parse import SettingsError
+from hubstack.common.policy import check_mode
+from hubstack.common.registry import LETS_ENCRYPT
 from hubstack.common.settings import load
+from hubstack.secrets import init
 
 ACME = {"HUBSTACK_HTTPS": "acme", "HUBSTACK_DOMAIN": "hub.example.org", "HUBSTACK_ACME_EMAIL": "ops@example.org"}
 NOWHERE = ("/nonexistent/secrets", "/nonexistent/access")

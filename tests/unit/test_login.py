@@ -1,10 +1,10 @@
 import pytest
 
 from hubstack.common.login import Login, load_login
-from hubstack.secrets import init
 from hubstack.common.parse import SettingsError
 from hubstack.common.policy import check_mode
 from hubstack.common.settings import load
+from hubstack.secrets import init
 
 OIDC = {
     "HUBSTACK_OAUTH_PROVIDER": "oidc",

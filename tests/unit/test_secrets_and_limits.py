@@ -5,9 +5,9 @@ from test_login import OIDC
 
 from hubstack.common.contract import COOKIE_SECRET, CRYPT_KEY
 from hubstack.common.login import load_login
-from hubstack.secrets import init
 from hubstack.common.parse import SettingsError
 from hubstack.common.settings import load
+from hubstack.secrets import init
 
 
 def mode(path):

@@ -15,9 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 from hubstack import cli
-from hubstack.service import Command, ServiceError, render_env_file, render_unit, this_command
 from hubstack.common.registry import KNOWN
 from hubstack.common.settings import load
+from hubstack.service import Command, ServiceError, render_env_file, render_unit, this_command
 
 REPO = Path(__file__).resolve().parents[2]
 SETTINGS = load(environ={"HUBSTACK_NAME": "hubsvc", "HUBSTACK_PORT": "8131", "DEV_MODE": "1"})

@@ -1,8 +1,8 @@
 import pytest
 
 from hubstack.common.parse import SettingsError
-from hubstack.common.registry import KNOWN
 from hubstack.common.policy import check_mode
+from hubstack.common.registry import KNOWN
 from hubstack.common.settings import load
 
 
