@@ -28,19 +28,32 @@ def sizes(text):
 
 
 def parse(argv):
-    parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="scripts/bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("names", nargs="*", metavar="NAME", help=", ".join(ORDER))
-    parser.add_argument("--quick", action="store_true",
-                        help="a short smoke run (2 rounds, 3 researchers, 2 servers); never the build benchmark")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a short smoke run (2 rounds, 3 researchers, 2 servers); never the build benchmark",
+    )
     parser.add_argument("--rounds", type=int, default=10, help="rounds of spawn and first-result (default 10)")
     parser.add_argument("--users", type=sizes, default=(10, 50, 100), help="concurrency wave sizes (default 10,50,100)")
-    parser.add_argument("--spread", type=float, default=None,
-                        help="seconds over which a wave's researchers arrive (default: 0.5 s per researcher)")
-    parser.add_argument("--idle", type=float, default=30, help="seconds everyone stays after the last first result (default 30)")
+    parser.add_argument(
+        "--spread",
+        type=float,
+        default=None,
+        help="seconds over which a wave's researchers arrive (default: 0.5 s per researcher)",
+    )
+    parser.add_argument(
+        "--idle", type=float, default=30, help="seconds everyone stays after the last first result (default 30)"
+    )
     parser.add_argument("--servers", type=sizes, default=(50, 100), help="footprint: hub memory at these server counts")
-    parser.add_argument("--running", metavar="NAME:PORT",
-                        help="measure this dev-mode instance, already up, instead of a fresh hubbench (no build benchmark)")
+    parser.add_argument(
+        "--running",
+        metavar="NAME:PORT",
+        help="measure this dev-mode instance, already up, instead of a fresh hubbench (no build benchmark)",
+    )
     parser.add_argument("--results", type=Path, default=report.RESULTS, help="folder for the JSON files and report.txt")
     parser.add_argument("--warm", action="store_true", help="build benchmark: keep the images (no cold build)")
     args = parser.parse_args(argv)
@@ -51,7 +64,9 @@ def parse(argv):
         args.rounds, args.users, args.spread, args.idle, args.servers = 2, (3,), 1.0, 2.0, (2,)
     names = args.names or [n for n in ORDER if not (n == "build" and (args.quick or args.running))]
     if args.running and "build" in names:
-        parser.error("the build benchmark removes images: it runs only on the benchmarks' own instance, not with --running")
+        parser.error(
+            "the build benchmark removes images: it runs only on the benchmarks' own instance, not with --running"
+        )
     return args, names
 
 
@@ -66,9 +81,11 @@ def main(argv=None):
         log.flush()
 
     machine = report.machine()
-    echo(f"\n=== hubstack benchmarks {time.strftime('%Y-%m-%d %H:%M')} at {machine['commit']}"
-         f"{' (uncommitted changes)' if machine['dirty'] else ''}: {machine['cpus']} cores, {machine['memory_gib']} GiB, "
-         f"Docker {machine['docker']} {machine['storage_driver']}")
+    echo(
+        f"\n=== hubstack benchmarks {time.strftime('%Y-%m-%d %H:%M')} at {machine['commit']}"
+        f"{' (uncommitted changes)' if machine['dirty'] else ''}: {machine['cpus']} cores, {machine['memory_gib']} GiB, "
+        f"Docker {machine['docker']} {machine['storage_driver']}"
+    )
     if args.running:
         name, _, port = args.running.partition(":")
         stack = BenchInstance(name, int(port or BENCH_PORT))
@@ -83,10 +100,15 @@ def main(argv=None):
         echo(f"\n(starting a fresh {BENCH_NAME} on {stack.url})")
         stack.fresh()
     try:
-        for name, func in (("spawn", lambda: spawn.run(stack, args.rounds, echo)),
-                           ("first-result", lambda: first_result.run(stack, args.rounds, echo)),
-                           ("footprint", lambda: footprint.run(stack, args.servers, echo, settle=2 if args.quick else footprint.SETTLE)),
-                           ("concurrency", lambda: concurrency.run(stack, args.users, args.spread, args.idle, echo))):
+        for name, func in (
+            ("spawn", lambda: spawn.run(stack, args.rounds, echo)),
+            ("first-result", lambda: first_result.run(stack, args.rounds, echo)),
+            (
+                "footprint",
+                lambda: footprint.run(stack, args.servers, echo, settle=2 if args.quick else footprint.SETTLE),
+            ),
+            ("concurrency", lambda: concurrency.run(stack, args.users, args.spread, args.idle, echo)),
+        ):
             if name in names:
                 echo(f"\n--- {name}")
                 path = report.write(name.replace("-", "_"), func(), args.results)

@@ -42,8 +42,10 @@ def remove_all_images(client):
             users.setdefault(container.labels.get(LABEL_INSTANCE, container.name), []).append(container.name)
     if users:
         names = ", ".join(sorted(users))
-        raise SystemExit(f"bench: a cold build removes every hubstack image, and these instances still have containers: "
-                         f"{names}; stop them first (`HUBSTACK_NAME=<name> hubstack down`)")
+        raise SystemExit(
+            f"bench: a cold build removes every hubstack image, and these instances still have containers: "
+            f"{names}; stop them first (`HUBSTACK_NAME=<name> hubstack down`)"
+        )
     for image_id, tags in images.items():
         for tag in tags:
             client.images.remove(tag, noprune=False)
@@ -92,8 +94,10 @@ def run(echo=print, cold=True):
         changes = {
             "hub_template": lambda: append(project / "hub/templates/error.html", f"\n{{# bench {stamp} #}}\n"),
             "hub_config": lambda: append(project / "hub/jupyterhub_config.py", f"\n# bench {stamp}\n"),
-            "environment_packages": lambda: (append(project / "environment/requirements.in", f"\n{NEW_PACKAGE.split('==')[0]}\n"),
-                                             append(project / "environment/requirements.lock", f"{NEW_PACKAGE}\n")),
+            "environment_packages": lambda: (
+                append(project / "environment/requirements.in", f"\n{NEW_PACKAGE.split('==')[0]}\n"),
+                append(project / "environment/requirements.lock", f"{NEW_PACKAGE}\n"),
+            ),
         }
         for name, change in changes.items():
             change()
@@ -101,8 +105,10 @@ def run(echo=print, cold=True):
             result[name] = timed_build(stack)
         # The scratch images stay tagged as the benchmarks' instance; rebuilding from the
         # checkout (the other benchmarks' `hubstack up`) replaces them.
-    rows = [[name.replace("_", " "), r["seconds"], report.ratio(r["seconds"], result["no_change"]["seconds"])]
-            for name, r in result.items()]
+    rows = [
+        [name.replace("_", " "), r["seconds"], report.ratio(r["seconds"], result["no_change"]["seconds"])]
+        for name, r in result.items()
+    ]
     echo(report.table("hubstack build (s)", ["", "seconds", "x no-change rebuild"], rows, digits=1))
     for name, r in result.items():
         slow = sorted(r["steps"].items(), key=lambda kv: -kv[1])[:4]

@@ -56,10 +56,21 @@ def step_rows(users, steps):
     for step in steps:
         values = [u.times[step] for u in users if step in u.times]
         s = report.summary(values)
-        rows[step] = {"ok": len(values), "failed": failed.get(step, 0), "p50": s["median"], "p95": s["p95"], "max": s["max"]}
+        rows[step] = {
+            "ok": len(values),
+            "failed": failed.get(step, 0),
+            "p50": s["median"],
+            "p95": s["p95"],
+            "max": s["max"],
+        }
     ttfr = report.summary([u.ttfr for u in users])
-    rows["time to first result"] = {"ok": ttfr["n"], "failed": sum(failed.values()), "p50": ttfr["median"],
-                                    "p95": ttfr["p95"], "max": ttfr["max"]}
+    rows["time to first result"] = {
+        "ok": ttfr["n"],
+        "failed": sum(failed.values()),
+        "p50": ttfr["median"],
+        "p95": ttfr["p95"],
+        "max": ttfr["max"],
+    }
     return rows
 
 
@@ -72,7 +83,9 @@ def run_one(stack, n, spread, idle, bare, echo):
         names, steps = [stack.hub], STEPS
     sampler, all_done = wave(users, spread, idle, names, stack.client)
     result = {
-        "n": n, "spread_s": spread, "idle_s": idle,
+        "n": n,
+        "spread_s": spread,
+        "idle_s": idle,
         "succeeded": sum(1 for u in users if not u.failed),
         "failures": [{"user": u.name, "step": u.failed[0], "reason": u.failed[1]} for u in users if u.failed][:20],
         "steps": step_rows(users, steps),
@@ -86,14 +99,23 @@ def run_one(stack, n, spread, idle, bare, echo):
         result["hub_mib"] = {"max": max(mem, default=None), "last": mem[-1] if mem else None}
     rows = [[step, r["ok"], r["failed"], r["p50"], r["p95"], r["max"]] for step, r in result["steps"].items()]
     label = "bare docker run" if bare else "through the hub"
-    echo(report.table(f"Concurrency, {label}: N={n}, arrivals over {spread:.0f} s, idle {idle:.0f} s (s)",
-                      ["step", "ok", "failed", "p50", "p95", "max"], rows))
-    line = (f"{result['succeeded']}/{n} succeeded; everyone had a result after {report.fmt(all_done, 1)} s; "
-            f"host available memory at the peak {report.fmt(result['host_min_available_mib'], 0)} MiB")
+    echo(
+        report.table(
+            f"Concurrency, {label}: N={n}, arrivals over {spread:.0f} s, idle {idle:.0f} s (s)",
+            ["step", "ok", "failed", "p50", "p95", "max"],
+            rows,
+        )
+    )
+    line = (
+        f"{result['succeeded']}/{n} succeeded; everyone had a result after {report.fmt(all_done, 1)} s; "
+        f"host available memory at the peak {report.fmt(result['host_min_available_mib'], 0)} MiB"
+    )
     if not bare:
-        line += (f"; hub CPU mean {report.fmt(result['hub_cpu_percent']['mean'], 0)} % max "
-                 f"{report.fmt(result['hub_cpu_percent']['max'], 0)} % (of one core); hub memory max "
-                 f"{report.fmt(result['hub_mib']['max'], 0)} MiB; 429 answers honoured {result['throttled_429']}")
+        line += (
+            f"; hub CPU mean {report.fmt(result['hub_cpu_percent']['mean'], 0)} % max "
+            f"{report.fmt(result['hub_cpu_percent']['max'], 0)} % (of one core); hub memory max "
+            f"{report.fmt(result['hub_mib']['max'], 0)} MiB; 429 answers honoured {result['throttled_429']}"
+        )
     echo(line)
     for failure in result["failures"][:5]:
         echo(f"  failed: {failure['user']} at {failure['step']}: {failure['reason']}")
@@ -107,6 +129,7 @@ def run(stack, sizes=(10, 50, 100), spread=None, idle=30, echo=print):
         s = spread if spread is not None else 0.5 * n
         waves.append({"hub": run_one(stack, n, s, idle, False, echo), "bare": run_one(stack, n, s, idle, True, echo)})
         hub, bare = waves[-1]["hub"], waves[-1]["bare"]
-        waves[-1]["ttfr_p95_ratio"] = report.ratio(hub["steps"]["time to first result"]["p95"],
-                                                   bare["steps"]["time to first result"]["p95"])
+        waves[-1]["ttfr_p95_ratio"] = report.ratio(
+            hub["steps"]["time to first result"]["p95"], bare["steps"]["time to first result"]["p95"]
+        )
     return {"waves": waves, "target": "100/100 succeed, p95 time to first result <= 30 s"}

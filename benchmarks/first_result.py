@@ -37,6 +37,10 @@ def run(stack, rounds=10, echo=print):
     rows["hub: time to first result"] = result["hub_ttfr_s"]
     rows.update({f"bare: {s}": v for s, v in result["bare_steps_s"].items()})
     rows["bare: time to first result"] = result["bare_ttfr_s"]
-    echo(report.table("Time to first result, one researcher at a time (s)", report.SUMMARY_COLUMNS, report.summary_rows(rows)))
+    echo(
+        report.table(
+            "Time to first result, one researcher at a time (s)", report.SUMMARY_COLUMNS, report.summary_rows(rows)
+        )
+    )
     echo(f"ratio hub/bare (median): {report.fmt(result['ratio_median'])}")
     return result

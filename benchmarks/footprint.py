@@ -51,8 +51,12 @@ def hub_reading(stack, servers, settle):
     mib = steady_mib(stack.client, stack.hub)
     per_server = [container_mib(stack.client, stack.server_container(u.name)) for u in servers]
     per_server = [m for m in per_server if m is not None]
-    return {"servers": len(servers), "hub_mib": mib, "processes_mib": processes_mib(stack.client, stack.hub),
-            "user_server_mib": report.summary(per_server)}
+    return {
+        "servers": len(servers),
+        "hub_mib": mib,
+        "processes_mib": processes_mib(stack.client, stack.hub),
+        "user_server_mib": report.summary(per_server),
+    }
 
 
 def disk_per_user(stack, users):
@@ -61,16 +65,24 @@ def disk_per_user(stack, users):
     home = [volume_mib(stack.client, stack.names.image("notebook"), stack.home_volume(u.name)) for u in sample]
     # The engine sizes a container's writable layer only when asked, one container at a time
     # (`docker system df` sizes everything and takes minutes with 100 servers).
-    layer = [c.get("SizeRw", 0) / 2**20 for u in sample
-             for c in stack.client.api.containers(size=True, filters={"name": f"^{stack.server_container(u.name)}$"})]
-    return {"home_volume_mib": statistics.median(home), "container_layer_mib": statistics.median(layer),
-            "total_mib": statistics.median(home) + statistics.median(layer)}
+    layer = [
+        c.get("SizeRw", 0) / 2**20
+        for u in sample
+        for c in stack.client.api.containers(size=True, filters={"name": f"^{stack.server_container(u.name)}$"})
+    ]
+    return {
+        "home_volume_mib": statistics.median(home),
+        "container_layer_mib": statistics.median(layer),
+        "total_mib": statistics.median(home) + statistics.median(layer),
+    }
 
 
 def run(stack, sizes=(50, 100), echo=print, settle=SETTLE):
     client = stack.client
     time.sleep(settle)
-    readings = [{"servers": 0, "hub_mib": steady_mib(client, stack.hub), "processes_mib": processes_mib(client, stack.hub)}]
+    readings = [
+        {"servers": 0, "hub_mib": steady_mib(client, stack.hub), "processes_mib": processes_mib(client, stack.hub)}
+    ]
     echo(f"  hub with 0 servers: {report.fmt(readings[0]['hub_mib'], 0)} MiB")
 
     bare = BareResearcher(stack, stack.user_name("footbare", 0))
@@ -105,22 +117,46 @@ def run(stack, sizes=(50, 100), echo=print, settle=SETTLE):
         images[role] = client.images.get(stack.names.image(role)).attrs["Size"] / 2**20
     result = {
         "hub": readings,
-        "user_server_idle_mib": idle, "user_server_with_kernel_mib": with_kernel,
-        "bare_server_idle_mib": bare_idle, "bare_server_with_kernel_mib": bare_kernel,
-        "disk_per_user": disk, "image_mib": images,
+        "user_server_idle_mib": idle,
+        "user_server_with_kernel_mib": with_kernel,
+        "bare_server_idle_mib": bare_idle,
+        "bare_server_with_kernel_mib": bare_kernel,
+        "disk_per_user": disk,
+        "image_mib": images,
         "shared_environment_mib": volume_mib(client, stack.names.image("notebook"), stack.env_volume()),
         "targets": {"user_server_idle_mib": 80, "hub_mib_with_100": 150},
     }
-    rows = [[f"hub, {r['servers']} servers", r["hub_mib"],
-             report.fmt(r["user_server_mib"]["median"], 0) if "user_server_mib" in r else "-"] for r in readings]
+    rows = [
+        [
+            f"hub, {r['servers']} servers",
+            r["hub_mib"],
+            report.fmt(r["user_server_mib"]["median"], 0) if "user_server_mib" in r else "-",
+        ]
+        for r in readings
+    ]
     echo(report.table("Hub memory (MiB)", ["", "hub", "user server median"], rows, digits=0))
     for r in readings:
         top = sorted(r["processes_mib"].items(), key=lambda kv: -kv[1])[:4]
         echo(f"  {r['servers']} servers, hub processes (RSS MiB): " + "; ".join(f"{c[:40]} {m:.0f}" for c, m in top))
-    echo(report.table("User server memory (MiB)", ["", "through the hub", "bare docker run"], [
-        ["idle", idle, bare_idle], ["with a kernel that ran 1+1", with_kernel, bare_kernel]], digits=0))
-    echo(report.table("Disk and images (MiB)", ["", "MiB"], [
-        ["home volume per user", disk["home_volume_mib"]], ["container layer per user", disk["container_layer_mib"]],
-        *[[f"image {k}", v] for k, v in images.items()], ["shared environment volume", result["shared_environment_mib"]]],
-        digits=1))
+    echo(
+        report.table(
+            "User server memory (MiB)",
+            ["", "through the hub", "bare docker run"],
+            [["idle", idle, bare_idle], ["with a kernel that ran 1+1", with_kernel, bare_kernel]],
+            digits=0,
+        )
+    )
+    echo(
+        report.table(
+            "Disk and images (MiB)",
+            ["", "MiB"],
+            [
+                ["home volume per user", disk["home_volume_mib"]],
+                ["container layer per user", disk["container_layer_mib"]],
+                *[[f"image {k}", v] for k, v in images.items()],
+                ["shared environment volume", result["shared_environment_mib"]],
+            ],
+            digits=1,
+        )
+    )
     return result

@@ -32,8 +32,10 @@ def host_available_mib():
 
 def processes_mib(client, name):
     """Resident memory of each process in a container: {command: MiB}, from /proc inside it."""
-    script = ("for p in /proc/[0-9]*; do n=$(tr '\\0' ' ' < $p/cmdline 2>/dev/null | cut -c1-60); "
-              "r=$(awk '/^VmRSS/ {print $2}' $p/status 2>/dev/null); [ -n \"$r\" ] && echo \"$r $n\"; done")
+    script = (
+        "for p in /proc/[0-9]*; do n=$(tr '\\0' ' ' < $p/cmdline 2>/dev/null | cut -c1-60); "
+        'r=$(awk \'/^VmRSS/ {print $2}\' $p/status 2>/dev/null); [ -n "$r" ] && echo "$r $n"; done'
+    )
     result = client.containers.get(name).exec_run(["sh", "-c", script])
     found = {}
     for line in result.output.decode(errors="replace").splitlines():
@@ -45,8 +47,9 @@ def processes_mib(client, name):
 
 def volume_mib(client, image, volume):
     """Disk used by a named volume, measured by `du` in a throwaway container of one of our images."""
-    output = client.containers.run(image, ["du", "-sk", "/v"], remove=True, user="0",
-                                   volumes={volume: {"bind": "/v", "mode": "ro"}}, entrypoint=[])
+    output = client.containers.run(
+        image, ["du", "-sk", "/v"], remove=True, user="0", volumes={volume: {"bind": "/v", "mode": "ro"}}, entrypoint=[]
+    )
     return int(output.split()[0]) / 1024
 
 

@@ -28,8 +28,7 @@ def summary(values):
     ordered = sorted(values)
     middle = len(ordered) // 2
     median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-    return {"n": len(ordered), "median": median, "p95": percentile(ordered, 95),
-            "min": ordered[0], "max": ordered[-1]}
+    return {"n": len(ordered), "median": median, "p95": percentile(ordered, 95), "min": ordered[0], "max": ordered[-1]}
 
 
 def ratio(a, b):
@@ -48,7 +47,10 @@ def table(title, columns, rows, digits=2):
     """A plain-text table: columns are headings, rows are lists of values."""
     cells = [[fmt(v, digits) for v in row] for row in rows]
     widths = [max(len(str(c)), *(len(r[i]) for r in cells)) if cells else len(str(c)) for i, c in enumerate(columns)]
-    lines = [title, "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(columns, widths)))]
+    lines = [
+        title,
+        "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(columns, widths))),
+    ]
     lines.append("  ".join("-" * w for w in widths))
     for row in cells:
         lines.append("  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(row, widths))))
@@ -65,6 +67,7 @@ SUMMARY_COLUMNS = ["", "n", "median", "p95", "min", "max"]
 
 def machine():
     """What the numbers were measured on."""
+
     def out(*cmd):
         try:
             return subprocess.run(cmd, capture_output=True, text=True, timeout=20).stdout.strip()

@@ -74,8 +74,12 @@ class Researcher(BrowserUser):
 
     def wait_ready(self, timeout):
         """The spawn-pending page's EventSource, read until the hub says ready (or failed)."""
-        response = self.session.get(self.url(f"/hub/api/users/{self.name}/server/progress"),
-                                    headers=self.xsrf_headers(path="/hub/"), stream=True, timeout=(30, timeout))
+        response = self.session.get(
+            self.url(f"/hub/api/users/{self.name}/server/progress"),
+            headers=self.xsrf_headers(path="/hub/"),
+            stream=True,
+            timeout=(30, timeout),
+        )
         if response.status_code != 200:
             raise HubError(f"progress stream answered {response.status_code}: {response.text[:200]}")
         with response:
@@ -110,8 +114,13 @@ class Researcher(BrowserUser):
     # -- a whole visit --------------------------------------------------------
     def steps_to_result(self):
         """(step, action) from arrival to the first result; TTFR is the sum of their times."""
-        return (("login", self.login), ("spawn", self.ask_for_server), ("open", self.open_server),
-                ("kernel", self.open_kernel), ("first_result", self.first_result))
+        return (
+            ("login", self.login),
+            ("spawn", self.ask_for_server),
+            ("open", self.open_server),
+            ("kernel", self.open_kernel),
+            ("first_result", self.first_result),
+        )
 
     def open_kernel(self):
         self.kernel_id = self.start_kernel()["id"]
@@ -139,6 +148,7 @@ class Researcher(BrowserUser):
         if self.failed or "first_result" not in self.times:
             return None
         return sum(self.times[step] for step, _ in self.steps_to_result())
+
 
 def wait_answer(session, url, timeout=300):
     """Poll GET <server>/api until Jupyter Server answers with its version (the same check for hub and bare)."""

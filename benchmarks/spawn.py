@@ -45,12 +45,25 @@ def run(stack, rounds=10, echo=print):
         hub.append(hub_round(stack, stack.user_name("spawn", i)))
         bare.append(bare_round(stack, stack.user_name("bare", i)))
         echo(f"  round {i + 1}/{rounds}: hub {hub[-1]:.2f} s, bare {bare[-1]:.2f} s")
-    result = {"rounds": rounds, "hub_s": report.summary(hub), "bare_s": report.summary(bare), "hub_raw": hub, "bare_raw": bare}
+    result = {
+        "rounds": rounds,
+        "hub_s": report.summary(hub),
+        "bare_s": report.summary(bare),
+        "hub_raw": hub,
+        "bare_raw": bare,
+    }
     result["ratio_median"] = report.ratio(result["hub_s"]["median"], result["bare_s"]["median"])
     result["ratio_p95"] = report.ratio(result["hub_s"]["p95"], result["bare_s"]["p95"])
     result["target_ratio"] = 1.2
-    echo(report.table("Spawn: start request -> server's /api answers (s)", report.SUMMARY_COLUMNS,
-                      report.summary_rows({"through the hub": result["hub_s"], "bare docker run": result["bare_s"]})))
-    echo(f"ratio hub/bare: median {report.fmt(result['ratio_median'])}, p95 {report.fmt(result['ratio_p95'])} "
-         f"(target <= {result['target_ratio']})")
+    echo(
+        report.table(
+            "Spawn: start request -> server's /api answers (s)",
+            report.SUMMARY_COLUMNS,
+            report.summary_rows({"through the hub": result["hub_s"], "bare docker run": result["bare_s"]}),
+        )
+    )
+    echo(
+        f"ratio hub/bare: median {report.fmt(result['ratio_median'])}, p95 {report.fmt(result['ratio_p95'])} "
+        f"(target <= {result['target_ratio']})"
+    )
     return result

@@ -41,8 +41,13 @@ class BenchInstance:
 
     def __init__(self, name=BENCH_NAME, port=BENCH_PORT, project=PROJECT):
         self.project = Path(project)
-        self.environ = {**os.environ, "HUBSTACK_NAME": name, "HUBSTACK_PORT": str(port),
-                        "HUBSTACK_BIND": "127.0.0.1", "DEV_MODE": "1"}
+        self.environ = {
+            **os.environ,
+            "HUBSTACK_NAME": name,
+            "HUBSTACK_PORT": str(port),
+            "HUBSTACK_BIND": "127.0.0.1",
+            "DEV_MODE": "1",
+        }
         engine.connect()  # a clear error when there is no engine
         # Up to 100 researchers' threads talk to the engine at once.
         self.client = docker.from_env(timeout=300, max_pool_size=128)
@@ -153,11 +158,24 @@ class BenchInstance:
         self.client.volumes.create(home, labels=labels)
         return self.client.containers.run(
             self.names.image("notebook"),
-            ["jupyter", "server", "--ip=0.0.0.0", f"--port={BARE_PORT}", "--IdentityProvider.token=",
-             "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={USER_HOME}"],
-            detach=True, name=f"{self.name}-bare-{user}", network=self.names.network, labels=labels,
+            [
+                "jupyter",
+                "server",
+                "--ip=0.0.0.0",
+                f"--port={BARE_PORT}",
+                "--IdentityProvider.token=",
+                "--ServerApp.disable_check_xsrf=True",
+                f"--ServerApp.root_dir={USER_HOME}",
+            ],
+            detach=True,
+            name=f"{self.name}-bare-{user}",
+            network=self.names.network,
+            labels=labels,
             volumes={home: {"bind": USER_HOME, "mode": "rw"}, self.env_volume(): {"bind": ENV_MOUNT, "mode": "ro"}},
-            mem_limit=limits.mem_bytes, nano_cpus=int(limits.cpus * 1e9), remove=True, **limits.host_config(),
+            mem_limit=limits.mem_bytes,
+            nano_cpus=int(limits.cpus * 1e9),
+            remove=True,
+            **limits.host_config(),
         )
 
     def ip(self, container):
@@ -178,8 +196,11 @@ class BenchInstance:
             container.remove(force=True)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            servers = [c for c in self.client.containers.list(all=True, filters=self.names.label_filter())
-                       if c.labels.get(LABEL_USER, "").startswith(prefix)]
+            servers = [
+                c
+                for c in self.client.containers.list(all=True, filters=self.names.label_filter())
+                if c.labels.get(LABEL_USER, "").startswith(prefix)
+            ]
             if not servers:
                 break
             time.sleep(1)

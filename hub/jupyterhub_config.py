@@ -66,16 +66,25 @@ c.JupyterHub.tornado_settings = {"spawn_throttle_retry_range": (5, 15)}
 c.JupyterHub.active_server_limit = limits.max_servers
 if limits.idle_timeout:
     # Stops servers idle for HUBSTACK_IDLE_TIMEOUT seconds; their volumes stay.
-    c.JupyterHub.services = [{
-        "name": "idle-culler",
-        "command": [sys.executable, "-m", "jupyterhub_idle_culler",
-                    f"--timeout={limits.idle_timeout}", f"--cull-every={limits.cull_every}"],
-    }]
-    c.JupyterHub.load_roles = [{
-        "name": "idle-culler",
-        "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
-        "services": ["idle-culler"],
-    }]
+    c.JupyterHub.services = [
+        {
+            "name": "idle-culler",
+            "command": [
+                sys.executable,
+                "-m",
+                "jupyterhub_idle_culler",
+                f"--timeout={limits.idle_timeout}",
+                f"--cull-every={limits.cull_every}",
+            ],
+        }
+    ]
+    c.JupyterHub.load_roles = [
+        {
+            "name": "idle-culler",
+            "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+            "services": ["idle-culler"],
+        }
+    ]
 
 if settings.dev_mode:
     if settings.dev_password:

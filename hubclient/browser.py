@@ -43,8 +43,9 @@ class BrowserUser:
         return urljoin(self.base_url + "/", path.lstrip("/"))
 
     def xsrf_headers(self, cookie="_xsrf", path=None):
-        value = next((c.value for c in self.session.cookies if c.name == cookie
-                      and (path is None or c.path == path)), None)
+        value = next(
+            (c.value for c in self.session.cookies if c.name == cookie and (path is None or c.path == path)), None
+        )
         return {"X-XSRFToken": value} if value else {}
 
     # -- hub ------------------------------------------------------------------
@@ -127,18 +128,35 @@ class BrowserUser:
 
     def run(self, kernel_id, code, timeout=120):
         """Execute code over the kernel websocket; return (stdout text, error or None)."""
-        ws_url = (self.server_url.replace("http", "ws", 1) + f"api/kernels/{kernel_id}/channels")
+        ws_url = self.server_url.replace("http", "ws", 1) + f"api/kernels/{kernel_id}/channels"
         cookie = "; ".join(f"{c.name}={c.value}" for c in self.session.cookies)
         ws = websocket.create_connection(ws_url, cookie=cookie, timeout=timeout)
         try:
             msg_id = uuid.uuid4().hex
-            ws.send(json.dumps({
-                "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": self.name,
-                           "session": uuid.uuid4().hex, "version": "5.3"},
-                "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-                "content": {"code": code, "silent": False, "store_history": False,
-                            "user_expressions": {}, "allow_stdin": False},
-            }))
+            ws.send(
+                json.dumps(
+                    {
+                        "header": {
+                            "msg_id": msg_id,
+                            "msg_type": "execute_request",
+                            "username": self.name,
+                            "session": uuid.uuid4().hex,
+                            "version": "5.3",
+                        },
+                        "parent_header": {},
+                        "metadata": {},
+                        "channel": "shell",
+                        "buffers": [],
+                        "content": {
+                            "code": code,
+                            "silent": False,
+                            "store_history": False,
+                            "user_expressions": {},
+                            "allow_stdin": False,
+                        },
+                    }
+                )
+            )
             out, error = [], None
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
@@ -180,5 +198,7 @@ class OIDCUser(BrowserUser):
     def login(self):
         response = self.attempt_login()
         if response.status_code != 200 or "jupyterhub-session-id" not in self.session.cookies:
-            raise HubError(f"login as {self.name!r} failed: {response.status_code} {response.url}\n{response.text[-800:]}")
+            raise HubError(
+                f"login as {self.name!r} failed: {response.status_code} {response.url}\n{response.text[-800:]}"
+            )
         return response

@@ -72,7 +72,9 @@ def make_with_debootstrap(client, log):
         rootfs = Path(tmp) / "rootfs"
         subprocess.run(
             ["debootstrap", "--variant=minbase", f"--include={PACKAGES}", "bookworm", str(rootfs), apt_mirror()],
-            stdout=log, stderr=subprocess.STDOUT, check=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=True,
         )
         # Keep images small: no apt lists or caches in the base.
         for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):

@@ -56,8 +56,11 @@ class Builder:
         lock = self.project / image.folder / "requirements.lock"
         files, count = wheelhouse.ensure(lock, self.wheel_cache, log, say=lambda m: self.echo(f"    {m}"))
         self.wheels[image.role] = files
-        self.echo(f"    {count} of {len(files)} wheels downloaded into {self.wheel_cache}" if count
-                  else f"    {len(files)} wheels, all in {self.wheel_cache}")
+        self.echo(
+            f"    {count} of {len(files)} wheels downloaded into {self.wheel_cache}"
+            if count
+            else f"    {len(files)} wheels, all in {self.wheel_cache}"
+        )
 
     def tag(self, role):
         if role == PYTHON.role:
@@ -80,8 +83,15 @@ class Builder:
         labels = {**({} if image is PYTHON else self.names.labels()), LABEL_INPUTS: inputs}
         with tempfile.TemporaryFile() as tar:
             stream = self.client.api.build(
-                fileobj=context.write_tar(tar), custom_context=True, tag=tag, buildargs=args, labels=labels,
-                rm=True, forcerm=True, nocache=nocache, decode=True,
+                fileobj=context.write_tar(tar),
+                custom_context=True,
+                tag=tag,
+                buildargs=args,
+                labels=labels,
+                rm=True,
+                forcerm=True,
+                nocache=nocache,
+                decode=True,
             )
             for chunk in stream:
                 text = chunk.get("stream", "")
@@ -126,8 +136,12 @@ class Builder:
             f"cp -a {ENV_MOUNT}/. /target/; echo {version} > /target/{ENV_VERSION_FILE}; du -sm /target"
         )
         output = self.client.containers.run(
-            image.id, ["sh", "-c", script], remove=True, user="0",
-            volumes={volume_name: {"bind": "/target", "mode": "rw"}}, labels=names.labels(),
+            image.id,
+            ["sh", "-c", script],
+            remove=True,
+            user="0",
+            volumes={volume_name: {"bind": "/target", "mode": "rw"}},
+            labels=names.labels(),
         )
         log.write(output.decode())
         image.tag(names.image(Role.ENVIRONMENT), CURRENT)

@@ -49,10 +49,14 @@ def says_up(stack, https_line, verb="is up", url=None):
     click.echo(click.style(f"hubstack {stack.settings.name} {verb}: {url or stack.settings.public_url}", fg="green"))
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]},
-             epilog=errors.exit_code_help())
-@click.option("-C", "--project-dir", type=click.Path(file_okay=False), default=None,
-              help="The hubstack checkout (default: the one you are in).")
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]}, epilog=errors.exit_code_help())
+@click.option(
+    "-C",
+    "--project-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="The hubstack checkout (default: the one you are in).",
+)
 @click.version_option(package_name="hubstack")
 @click.pass_context
 def main(ctx, project_dir):
@@ -116,8 +120,11 @@ def status_command(instance, as_json):
     https = report["https"]
     if settings.tls.on:
         cert = https["certificate"]
-        served = (f"certificate valid until {cert['not_after']} ({cert['days_left']:.1f} days)" if "not_after" in cert
-                  else f"no certificate served ({cert['error']})")
+        served = (
+            f"certificate valid until {cert['not_after']} ({cert['days_left']:.1f} days)"
+            if "not_after" in cert
+            else f"no certificate served ({cert['error']})"
+        )
         click.echo(f"HTTPS ({settings.https}) at {settings.public_url}: terminator {https['terminator']}, {served}")
     else:
         click.echo("HTTPS off" + ("" if settings.loopback_bind else ": plain HTTP on a public address"))
@@ -195,13 +202,17 @@ def access_check_command(instance, email):
     try:
         report = json.loads(result.output.decode(errors="replace").strip().splitlines()[-1])
     except (ValueError, IndexError):
-        raise click.ClickException(f"the hub's access check failed: {result.output.decode(errors='replace')[-300:]}") from None
+        raise click.ClickException(
+            f"the hub's access check failed: {result.output.decode(errors='replace')[-300:]}"
+        ) from None
     if "error" in report:
         raise SettingsError(report["error"])
     colour = {"approved": "green", "unavailable": "yellow"}.get(report["decision"], "red")
     click.echo(click.style(f"{report['user']}: {report['decision']}", fg=colour, bold=True) + f" ({report['reason']})")
     for answer in report["sources"]:
-        click.echo(f"  {answer['source']:<10} {answer['outcome']:<12} {answer['latency_ms']:>8.1f} ms  {answer['reason']}")
+        click.echo(
+            f"  {answer['source']:<10} {answer['outcome']:<12} {answer['latency_ms']:>8.1f} ms  {answer['reason']}"
+        )
     for warning in report["warnings"]:
         click.echo(click.style(f"  warning: {warning}", fg="yellow"))
     sys.exit({"approved": 0, "unavailable": errors.ACCESS_UNAVAILABLE}.get(report["decision"], 1))
@@ -281,6 +292,7 @@ def serve_command(instance, timeout):
     again. On SIGTERM (`systemctl stop`) or Ctrl-C it runs `hubstack down`:
     the hub and the user servers stop, no volume is removed.
     """
+
     def stop(signum, frame):
         raise StopRequested(signal.Signals(signum).name)
 
@@ -292,7 +304,9 @@ def serve_command(instance, timeout):
 
         def echo(message):  # a build takes minutes: keep systemd's start timeout ahead of it
             click.echo(message)
-            service.notify(f"STATUS=building: {click.unstyle(str(message)).strip()[:80]}", "EXTEND_TIMEOUT_USEC=600000000")
+            service.notify(
+                f"STATUS=building: {click.unstyle(str(message)).strip()[:80]}", "EXTEND_TIMEOUT_USEC=600000000"
+            )
 
         stack.ensure_built(echo=echo)
         service.notify(f"STATUS=starting the hub {stack.settings.name}")
@@ -341,8 +355,12 @@ def service_install_command(instance, dev, no_start, print_only):
     Stack(instance.project, settings).ensure_built()
     service.install(settings, instance.project, environ, start=not no_start, echo=click.echo)
     if not no_start:
-        click.echo(click.style(f"hubstack {settings.name} runs as {service.unit_name(settings)}, "
-                               f"enabled at boot: {settings.url}", fg="green"))
+        click.echo(
+            click.style(
+                f"hubstack {settings.name} runs as {service.unit_name(settings)}, enabled at boot: {settings.url}",
+                fg="green",
+            )
+        )
 
 
 @service_group.command("uninstall")

@@ -21,8 +21,16 @@ def command():
 
 
 def argv(settings, project, *args):
-    return [*command(), "--project-name", settings.name, "--project-directory", str(project),
-            "--file", str(project / "compose.yml"), *args]
+    return [
+        *command(),
+        "--project-name",
+        settings.name,
+        "--project-directory",
+        str(project),
+        "--file",
+        str(project / "compose.yml"),
+        *args,
+    ]
 
 
 def derived(settings):
@@ -47,8 +55,9 @@ def environment(settings):
 
 
 def run(settings, project, *args, capture=False):
-    result = subprocess.run(argv(settings, project, *args), env=environment(settings),
-                            capture_output=capture, text=True)
+    result = subprocess.run(
+        argv(settings, project, *args), env=environment(settings), capture_output=capture, text=True
+    )
     if result.returncode != 0:
         detail = (result.stderr or "").strip().splitlines()[-1:] if capture else []
         raise ComposeError(f"`{' '.join(command())} {' '.join(args)}` failed" + (f": {detail[0]}" if detail else ""))

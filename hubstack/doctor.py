@@ -69,11 +69,19 @@ def port_free(name, bind, port, own_container=None):
             probe.bind((bind, port))
         except OSError as err:
             if err.errno == errno.EADDRINUSE:
-                return Check(name, FAIL, f"{bind}:{port} is in use by another program",
-                             "stop that program or choose another port in .env")
+                return Check(
+                    name,
+                    FAIL,
+                    f"{bind}:{port} is in use by another program",
+                    "stop that program or choose another port in .env",
+                )
             if err.errno == errno.EACCES:
-                return Check(name, WARN, f"{bind}:{port} needs root to bind here", "run the hub as root (the Docker engine does)")
-            return Check(name, FAIL, f"{bind}:{port}: {err.strerror}", "use an address of this machine in HUBSTACK_BIND")
+                return Check(
+                    name, WARN, f"{bind}:{port} needs root to bind here", "run the hub as root (the Docker engine does)"
+                )
+            return Check(
+                name, FAIL, f"{bind}:{port}: {err.strerror}", "use an address of this machine in HUBSTACK_BIND"
+            )
     return Check(name, OK, f"{bind}:{port} is free")
 
 
@@ -84,7 +92,9 @@ def disk_space(path, label):
         return Check(f"disk ({label})", WARN, f"{path}: {err.strerror}", "check the Docker data folder")
     found = f"{free_gb:.1f} GB free at {path}"
     if free_gb < DISK_FAIL_GB:
-        return Check(f"disk ({label})", FAIL, found, f"free space: images and user homes need {DISK_WARN_GB} GB or more")
+        return Check(
+            f"disk ({label})", FAIL, found, f"free space: images and user homes need {DISK_WARN_GB} GB or more"
+        )
     if free_gb < DISK_WARN_GB:
         return Check(f"disk ({label})", WARN, found, f"{DISK_WARN_GB} GB or more leaves room for users' homes")
     return Check(f"disk ({label})", OK, found)
@@ -95,12 +105,21 @@ def secret_files(folder, shown):
     folder = Path(folder)
     if not folder.is_dir():
         return Check("secrets", WARN, f"{shown}/ does not exist", "run `hubstack secrets init` (production needs it)")
-    loose = [p.name for p in sorted(folder.iterdir())
-             if p.is_file() and not p.name.startswith(".") and p.name != "README.md"
-             and stat.S_IMODE(p.stat().st_mode) & 0o077]
+    loose = [
+        p.name
+        for p in sorted(folder.iterdir())
+        if p.is_file()
+        and not p.name.startswith(".")
+        and p.name != "README.md"
+        and stat.S_IMODE(p.stat().st_mode) & 0o077
+    ]
     if loose:
-        return Check("secrets", FAIL, f"readable by others: {', '.join(loose)}",
-                     f"chmod 600 {' '.join(f'{shown}/{n}' for n in loose)}")
+        return Check(
+            "secrets",
+            FAIL,
+            f"readable by others: {', '.join(loose)}",
+            f"chmod 600 {' '.join(f'{shown}/{n}' for n in loose)}",
+        )
     count = sum(1 for p in folder.iterdir() if p.is_file() and p.name != "README.md")
     return Check("secrets", OK, f"{count} file(s) in {shown}/, all private")
 
@@ -127,7 +146,10 @@ def served_certificate(host, port, server_name):
     """The certificate served at host:port for server_name (not verified: we only read its dates)."""
     context = ssl.create_default_context()
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    with socket.create_connection((host, port), timeout=5) as raw, context.wrap_socket(raw, server_hostname=server_name) as tls:
+    with (
+        socket.create_connection((host, port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname=server_name) as tls,
+    ):
         der = tls.getpeercert(binary_form=True)
     with tempfile.NamedTemporaryFile("w", suffix=".pem") as pem:
         pem.write(ssl.DER_cert_to_PEM_cert(der))
@@ -139,7 +161,9 @@ def certificate(cert, where):
     left = days_left(cert["notAfter"])
     found = f"{where}: expires {cert['notAfter']} ({left:.0f} days)"
     if left < CERT_FAIL_DAYS:
-        return Check("certificate", FAIL, found, "renew it now (files mode: replace the files; acme: see `hubstack logs`)")
+        return Check(
+            "certificate", FAIL, found, "renew it now (files mode: replace the files; acme: see `hubstack logs`)"
+        )
     if left < CERT_WARN_DAYS:
         return Check("certificate", WARN, found, "renewal is due: check that it happens")
     return Check("certificate", OK, found)
@@ -149,15 +173,23 @@ def https_certificate(settings, secrets_dir, shown):
     if not settings.tls.on:
         where = "on loopback, behind your own TLS terminator" if settings.loopback_bind else "on a public address"
         status = OK if settings.loopback_bind or settings.dev_mode else FAIL
-        return Check("certificate", status, f"HTTPS off, hub {where}",
-                     "" if status == OK else "set HUBSTACK_HTTPS (acme, files or self-signed)")
+        return Check(
+            "certificate",
+            status,
+            f"HTTPS off, hub {where}",
+            "" if status == OK else "set HUBSTACK_HTTPS (acme, files or self-signed)",
+        )
     if settings.https == "files":
         path = Path(secrets_dir) / TLS_CHAIN
         try:
             return certificate(decode_pem(path), f"{shown}/{TLS_CHAIN}")
         except (OSError, ssl.SSLError) as err:
-            return Check("certificate", FAIL, f"{shown}/{TLS_CHAIN}: {getattr(err, 'strerror', None) or err}",
-                         "put the full chain (PEM) there")
+            return Check(
+                "certificate",
+                FAIL,
+                f"{shown}/{TLS_CHAIN}: {getattr(err, 'strerror', None) or err}",
+                "put the full chain (PEM) there",
+            )
     domain, port = settings.tls.domain or "localhost", settings.tls.https_port
     host = settings.local_host
     try:
@@ -169,17 +201,29 @@ def https_certificate(settings, secrets_dir, shown):
 def public_name(settings):
     domain = settings.tls.domain
     if not domain:
-        return Check("public name", OK if settings.dev_mode else WARN, "HUBSTACK_DOMAIN not set",
-                     "" if settings.dev_mode else "set HUBSTACK_DOMAIN to the name researchers use")
+        return Check(
+            "public name",
+            OK if settings.dev_mode else WARN,
+            "HUBSTACK_DOMAIN not set",
+            "" if settings.dev_mode else "set HUBSTACK_DOMAIN to the name researchers use",
+        )
     try:
         addresses = sorted({info[4][0] for info in socket.getaddrinfo(domain, None)})
     except socket.gaierror as err:
-        return Check("public name", FAIL, f"{domain} does not resolve ({err.strerror})",
-                     f"add an A/AAAA record for {domain} pointing at this machine")
+        return Check(
+            "public name",
+            FAIL,
+            f"{domain} does not resolve ({err.strerror})",
+            f"add an A/AAAA record for {domain} pointing at this machine",
+        )
     mine = local_addresses()
     if mine and not set(addresses) & mine:
-        return Check("public name", WARN, f"{domain} -> {', '.join(addresses)}, not an address of this machine",
-                     "fine behind NAT or a load balancer; otherwise fix the DNS record")
+        return Check(
+            "public name",
+            WARN,
+            f"{domain} -> {', '.join(addresses)}, not an address of this machine",
+            "fine behind NAT or a load balancer; otherwise fix the DNS record",
+        )
     return Check("public name", OK, f"{domain} -> {', '.join(addresses)}")
 
 

@@ -60,8 +60,11 @@ class Context:
     def __init__(self, project, image, wheel_files=()):
         folder = Path(project) / image.folder
         ignore = folder / ".dockerignore"
-        patterns = [line.strip() for line in ignore.read_text().splitlines()
-                    if line.strip() and not line.startswith("#")] if ignore.is_file() else []
+        patterns = (
+            [line.strip() for line in ignore.read_text().splitlines() if line.strip() and not line.startswith("#")]
+            if ignore.is_file()
+            else []
+        )
         self.entries = [(name, folder / name) for name in sorted(exclude_paths(str(folder), patterns))]
         self.wheels = set()
         if image.common:

@@ -58,8 +58,12 @@ def this_command():
     """The interpreter running us; PYTHONPATH only if it cannot import hubstack without one."""
     python = os.path.realpath(sys.executable)
     package_parent = str(Path(__file__).resolve().parents[1])
-    probe = subprocess.run([python, "-I", "-c", "import hubstack, os; print(os.path.realpath(hubstack.__file__))"],
-                           cwd="/", capture_output=True, text=True)
+    probe = subprocess.run(
+        [python, "-I", "-c", "import hubstack, os; print(os.path.realpath(hubstack.__file__))"],
+        cwd="/",
+        capture_output=True,
+        text=True,
+    )
     found = probe.stdout.strip()
     same = probe.returncode == 0 and Path(found).resolve() == Path(__file__).resolve().parent / "__init__.py"
     return Command(python, "" if same else package_parent)
@@ -67,15 +71,20 @@ def this_command():
 
 def check_path(what, path):
     if not str(path).startswith("/") or UNSAFE.search(str(path)):
-        raise ServiceError(f"{what} {path} is not a plain absolute path a systemd unit can take: "
-                           "move it to a path without spaces, quotes, '%', '$', ';' or backslashes")
+        raise ServiceError(
+            f"{what} {path} is not a plain absolute path a systemd unit can take: "
+            "move it to a path without spaces, quotes, '%', '$', ';' or backslashes"
+        )
 
 
 def render_unit(settings, project, command):
     """The unit's text. settings: checked Settings; project: the checkout; command: a Command."""
     project = Path(project)
-    for what, path in (("the checkout", project), ("the Python interpreter", command.python),
-                       ("PYTHONPATH", command.pythonpath or "/")):
+    for what, path in (
+        ("the checkout", project),
+        ("the Python interpreter", command.python),
+        ("PYTHONPATH", command.pythonpath or "/"),
+    ):
         check_path(what, path)
     name = unit_name(settings)
     environment = "Environment=PYTHONUNBUFFERED=1\n"  # every line in the journal at once
@@ -120,17 +129,22 @@ WantedBy=multi-user.target
 
 def render_env_file(settings, environ, known=KNOWN):
     """The instance's environment file: its name, and the settings the install-time environment gave."""
-    lines = [f"# Settings of the hubstack instance {settings.name} for {unit_name(settings)}, written by",
-             "# `hubstack service install`; they win over .env. Edit, then `systemctl restart` the unit.",
-             f"HUBSTACK_NAME={settings.name}"]
+    lines = [
+        f"# Settings of the hubstack instance {settings.name} for {unit_name(settings)}, written by",
+        "# `hubstack service install`; they win over .env. Edit, then `systemctl restart` the unit.",
+        f"HUBSTACK_NAME={settings.name}",
+    ]
     for key in sorted(set(known) | set(EXTRA_ENVIRONMENT)):
         if key == "HUBSTACK_NAME" or key not in environ:
             continue
         value = environ[key]
         if "\n" in value:
             raise ServiceError(f"{key} has a line break: an environment file cannot hold it")
-        quoted = value if re.fullmatch(r"[A-Za-z0-9_./:,@+=-]*", value) else \
-            '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
+        quoted = (
+            value
+            if re.fullmatch(r"[A-Za-z0-9_./:,@+=-]*", value)
+            else '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
+        )
         lines.append(f"{key}={quoted}")
     return "\n".join(lines) + "\n"
 
@@ -182,16 +196,20 @@ def notify(*lines):
 def preview(settings, project, environ):
     """What `install` would write: the unit and the environment file, with their paths."""
     unit_path, env_path = UNIT_DIR / unit_name(settings), env_file(project, settings)
-    return (f"# {unit_path}\n{render_unit(settings, project, this_command())}\n"
-            f"# {env_path}\n{render_env_file(settings, environ)}")
+    return (
+        f"# {unit_path}\n{render_unit(settings, project, this_command())}\n"
+        f"# {env_path}\n{render_env_file(settings, environ)}"
+    )
 
 
 def install(settings, project, environ, start=True, echo=print):
     """Write the unit and its environment file, enable it, and (re)start it if asked."""
     name = unit_name(settings)
     unit_path, env_path = UNIT_DIR / name, env_file(project, settings)
-    files = ((env_path, render_env_file(settings, environ), 0o600),
-             (unit_path, render_unit(settings, project, this_command()), 0o644))
+    files = (
+        (env_path, render_env_file(settings, environ), 0o600),
+        (unit_path, render_unit(settings, project, this_command()), 0o644),
+    )
     changed = [str(path) for path, text, mode in files if write_if_changed(path, text, mode)]
     echo(f"wrote {', '.join(changed)}" if changed else f"{unit_path} is up to date")
     systemctl("daemon-reload")

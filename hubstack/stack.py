@@ -140,7 +140,9 @@ class Stack:
             if exits_at_start(hub, before):
                 raise HubNotHealthy(f"the hub exits at start: {last_said(hub, 'hubstack:')} (see `hubstack logs`)")
             time.sleep(0.5)
-        raise HubNotHealthy(f"the hub did not answer {self.settings.url}{HEALTH_PATH} within {timeout} s: see `hubstack logs`")
+        raise HubNotHealthy(
+            f"the hub did not answer {self.settings.url}{HEALTH_PATH} within {timeout} s: see `hubstack logs`"
+        )
 
     def served_certificate(self):
         """(notAfter, days left) of the certificate the tls service serves; raises OSError/SSLError."""
@@ -155,8 +157,11 @@ class Stack:
         while time.monotonic() < deadline:
             try:
                 not_after, days = self.served_certificate()
-                return f"certificate valid until {not_after} ({days:.0f} days)" if days >= 2 else \
-                    f"certificate valid until {not_after} ({days * 24:.0f} hours; renewed automatically)"
+                return (
+                    f"certificate valid until {not_after} ({days:.0f} days)"
+                    if days >= 2
+                    else f"certificate valid until {not_after} ({days * 24:.0f} hours; renewed automatically)"
+                )
             except OSError:
                 pass
             tls = self.tls
@@ -207,8 +212,11 @@ class Stack:
                 elif name not in gone_since:
                     gone_since[name] = time.monotonic()
                 elif time.monotonic() - gone_since[name] >= grace:
-                    what = "is gone" if container is None else \
-                        f"is {container.status} (exit code {container.attrs['State']['ExitCode']})"
+                    what = (
+                        "is gone"
+                        if container is None
+                        else f"is {container.status} (exit code {container.attrs['State']['ExitCode']})"
+                    )
                     raise HubNotHealthy(f"the {role} container {name} {what} and Docker did not restart it")
             time.sleep(poll)
 
@@ -216,15 +224,24 @@ class Stack:
     def status(self):
         """Health, HTTPS, user servers, volumes and images of this instance, as data."""
         settings = self.settings
-        servers = [{"name": c.name, "user": c.labels.get(LABEL_USER, ""), "status": c.status}
-                   for c in engine.user_containers(self.client, self.names)]
-        volumes = [{"name": v.name, "role": (v.attrs["Labels"] or {}).get(LABEL_ROLE, "")}
-                   for v in engine.instance_volumes(self.client, self.names)]
+        servers = [
+            {"name": c.name, "user": c.labels.get(LABEL_USER, ""), "status": c.status}
+            for c in engine.user_containers(self.client, self.names)
+        ]
+        volumes = [
+            {"name": v.name, "role": (v.attrs["Labels"] or {}).get(LABEL_ROLE, "")}
+            for v in engine.instance_volumes(self.client, self.names)
+        ]
         images = []
         for image_name in [self.names.image(i.role) for i in IMAGES]:
             image = engine.image_or_none(self.client, image_name)
-            images.append({"name": image_name, "age": age(image.attrs["Created"]) if image else "missing",
-                           "size_mb": round(image.attrs["Size"] / 1e6) if image else 0})
+            images.append(
+                {
+                    "name": image_name,
+                    "age": age(image.attrs["Created"]) if image else "missing",
+                    "size_mb": round(image.attrs["Size"] / 1e6) if image else 0,
+                }
+            )
         https = {"mode": settings.https, "url": settings.public_url}
         if settings.tls.on:
             tls = self.tls
@@ -234,8 +251,15 @@ class Stack:
                 https["certificate"] = {"not_after": not_after, "days_left": round(days, 1)}
             except OSError as err:
                 https["certificate"] = {"error": str(err)[:200]}
-        return {"instance": settings.name, "url": settings.url, "hub": self.health(), "https": https,
-                "servers": servers, "volumes": volumes, "images": images}
+        return {
+            "instance": settings.name,
+            "url": settings.url,
+            "hub": self.health(),
+            "https": https,
+            "servers": servers,
+            "volumes": volumes,
+            "images": images,
+        }
 
 
 def age(created):
@@ -245,4 +269,3 @@ def age(created):
         if seconds >= size:
             return f"{seconds / size:.0f}{unit}"
     return f"{seconds:.0f}s"
-

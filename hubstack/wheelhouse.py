@@ -33,8 +33,7 @@ BACKOFF = (5, 15, 45)
 
 
 def pip_platform_args():
-    args = ["--only-binary=:all:", "--python-version", IMAGE_PYTHON,
-            "--implementation", "cp", "--abi", "cp311"]
+    args = ["--only-binary=:all:", "--python-version", IMAGE_PYTHON, "--implementation", "cp", "--abi", "cp311"]
     for platform in PLATFORMS:
         args += ["--platform", platform]
     return args
@@ -88,8 +87,18 @@ def cached(folder):
 
 def pip_download(pins, dest, log):
     """Download the wheels of pins ({name: version}) into dest with the host's pip."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-           "--dest", str(dest), *pip_platform_args(), *(f"{n}=={v}" for n, v in sorted(pins.items()))]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--disable-pip-version-check",
+        "--dest",
+        str(dest),
+        *pip_platform_args(),
+        *(f"{n}=={v}" for n, v in sorted(pins.items())),
+    ]
     subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, check=True)
 
 
@@ -125,8 +134,10 @@ def ensure(lock_file, cache, log, download=pip_download, backoff=BACKOFF, sleep=
                 log.flush()
             sleep(backoff[attempt])
     if missing:
-        raise RuntimeError(f"no wheel downloaded for {', '.join(f'{n}=={v}' for n, v in sorted(missing.items()))} "
-                           f"after {len(backoff) + 1} attempts: is the package index reachable?")
+        raise RuntimeError(
+            f"no wheel downloaded for {', '.join(f'{n}=={v}' for n, v in sorted(missing.items()))} "
+            f"after {len(backoff) + 1} attempts: is the package index reachable?"
+        )
     have = cached(cache)
     return [have[pin] for pin in pins.items()], len(wanted)
 

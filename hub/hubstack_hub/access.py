@@ -71,8 +71,9 @@ class Registry:
         from oauthlib import oauth1
 
         method = oauth1.SIGNATURE_PLAINTEXT if self.auth == "oauth1-plaintext" else oauth1.SIGNATURE_HMAC_SHA1
-        client = oauth1.Client(self.key, client_secret=self.secret, signature_method=method,
-                               signature_type=oauth1.SIGNATURE_TYPE_QUERY)
+        client = oauth1.Client(
+            self.key, client_secret=self.secret, signature_method=method, signature_type=oauth1.SIGNATURE_TYPE_QUERY
+        )
         signed, headers, _ = client.sign(url, http_method="GET")
         return signed, {**headers, "Accept": "application/json"}
 
@@ -89,8 +90,9 @@ class Registry:
         from tornado.httpclient import HTTPClientError, HTTPRequest
 
         url, headers = self.request(email)
-        request = HTTPRequest(url, headers=headers, connect_timeout=self.timeout, request_timeout=self.timeout,
-                              follow_redirects=False)
+        request = HTTPRequest(
+            url, headers=headers, connect_timeout=self.timeout, request_timeout=self.timeout, follow_redirects=False
+        )
         try:
             response = await self.http.fetch(request, raise_error=False)
         except HTTPClientError as err:  # tornado raises timeouts (599) even with raise_error=False
@@ -203,8 +205,12 @@ class AuditLog:
     def write(self, event, user, decision, latency):
         record = {
             "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-            "event": event, "user": user, "decision": decision.outcome,
-            "source": decision.source, "reason": decision.reason, "latency_ms": round(latency * 1000, 1),
+            "event": event,
+            "user": user,
+            "decision": decision.outcome,
+            "source": decision.source,
+            "reason": decision.reason,
+            "latency_ms": round(latency * 1000, 1),
         }
         if self.path is None:
             return record
@@ -253,8 +259,16 @@ def build_checker(login, audit_path):
     sources = []
     for name in login.sources:
         if name == "registry":
-            sources.append(Registry(login.registry_url, login.registry_auth, login.registry_key, login.registry_secret,
-                                    login.registry_timeout, login.require_cloud_access))
+            sources.append(
+                Registry(
+                    login.registry_url,
+                    login.registry_auth,
+                    login.registry_key,
+                    login.registry_secret,
+                    login.registry_timeout,
+                    login.require_cloud_access,
+                )
+            )
         elif name == "list":
             sources.append(ApprovalList(login.approval_list))
     return AccessChecker(sources, login.cache_seconds, AuditLog(audit_path))
@@ -271,10 +285,20 @@ async def check_one(checker, email):
         answers.append({**asdict(decision), "latency_ms": round((time.perf_counter() - started) * 1000, 1)})
         warnings += getattr(source, "warnings", [])
     approved = [a for a in answers if a["outcome"] == APPROVED]
-    final = approved[0] if approved else asdict(combine([Decision(a["outcome"], a["source"], a["reason"]) for a in answers]))
+    final = (
+        approved[0]
+        if approved
+        else asdict(combine([Decision(a["outcome"], a["source"], a["reason"]) for a in answers]))
+    )
     checker.audit.write("operator-check", email, Decision(final["outcome"], final["source"], final["reason"]), 0)
-    return {"user": email, "decision": final["outcome"], "source": final["source"], "reason": final["reason"],
-            "sources": answers, "warnings": warnings}
+    return {
+        "user": email,
+        "decision": final["outcome"],
+        "source": final["source"],
+        "reason": final["reason"],
+        "sources": answers,
+        "warnings": warnings,
+    }
 
 
 def main(argv):

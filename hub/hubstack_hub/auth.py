@@ -30,9 +30,9 @@ MESSAGES = {
     DENIED: "Your account ({user}) has no approval to use the controlled data on this hub.",
     "expired": "Your data access approval has expired ({reason}).",
     UNAVAILABLE: "The approval registry could not be reached, so your access could not be checked. "
-                 "This is not a decision about you: please try again in a few minutes.",
+    "This is not a decision about you: please try again in a few minutes.",
     "identity": "Your identity provider has not verified the e-mail address of this account. "
-                "Verify it there, then log in again.",
+    "Verify it there, then log in again.",
 }
 
 
@@ -96,10 +96,15 @@ class AccessCheckMixin(OAuthenticator):
         decision = await self.access_checker.check(user.name, "spawn")
         if decision.approved:
             return
-        link = f' <a href="{self.apply_url}">Apply for access</a>.' if self.apply_url and decision.outcome != UNAVAILABLE else ""
+        link = (
+            f' <a href="{self.apply_url}">Apply for access</a>.'
+            if self.apply_url and decision.outcome != UNAVAILABLE
+            else ""
+        )
         message = user_message(decision, user.name)
-        raise SpawnException(message, reason="access", status_code=403,
-                             message_html=web.escape.xhtml_escape(message) + link)
+        raise SpawnException(
+            message, reason="access", status_code=403, message_html=web.escape.xhtml_escape(message) + link
+        )
 
     async def refresh_user(self, user, handler=None, **kwargs):
         # Within the positive cache, answer at once and ask again in the
@@ -184,7 +189,9 @@ class GitHubAuthenticator(AccessCheckMixin, GitHubOAuthenticator):
         state = auth_model["auth_state"]
         token = state["token_response"]
         emails = await self.httpfetch(
-            f"{self.github_api}/user/emails", "fetching user emails", method="GET",
+            f"{self.github_api}/user/emails",
+            "fetching user emails",
+            method="GET",
             headers=self.build_userdata_request_headers(token["access_token"], token["token_type"]),
             validate_cert=self.validate_server_cert,
         )

@@ -96,7 +96,13 @@ class HubstackSpawner(DockerSpawner):
             return False
 
         try:
-            await exponential_backoff(up_or_gone, f"{url} did not answer", start_wait=0.05, scale_factor=1.5,
-                                      max_wait=self.ready_poll_max, timeout=self.http_timeout)
+            await exponential_backoff(
+                up_or_gone,
+                f"{url} did not answer",
+                start_wait=0.05,
+                scale_factor=1.5,
+                max_wait=self.ready_poll_max,
+                timeout=self.http_timeout,
+            )
         except AnyTimeoutError:
             pass  # the hub's own wait gives up too, and says why

@@ -39,7 +39,9 @@ def https_settings(raw):
     """The HTTPS settings, each checked on its own; check_https checks them together."""
     mode = raw["HUBSTACK_HTTPS"].strip().lower() or "off"
     if mode not in MODES:
-        raise SettingsError(f"HUBSTACK_HTTPS={raw['HUBSTACK_HTTPS']!r} is not known: use off, acme, files or self-signed")
+        raise SettingsError(
+            f"HUBSTACK_HTTPS={raw['HUBSTACK_HTTPS']!r} is not known: use off, acme, files or self-signed"
+        )
     domain = raw["HUBSTACK_DOMAIN"].strip().lower().rstrip(".")
     if domain and (len(domain) > 253 or not DNS_NAME_RE.match(domain) or domain.rsplit(".", 1)[-1].isdigit()):
         raise SettingsError(
@@ -65,15 +67,22 @@ def https_settings(raw):
         acme_email=email,
         acme_ca=acme_ca,
         acme_ca_root=ca_root,
-        renew_interval=parse.number("HUBSTACK_TLS_RENEW_INTERVAL", raw["HUBSTACK_TLS_RENEW_INTERVAL"], 1, 86400, int, "600"),
-        renew_window=parse.number("HUBSTACK_TLS_RENEW_WINDOW", raw["HUBSTACK_TLS_RENEW_WINDOW"], 0.000001, 1, example="0.3333"),
+        renew_interval=parse.number(
+            "HUBSTACK_TLS_RENEW_INTERVAL", raw["HUBSTACK_TLS_RENEW_INTERVAL"], 1, 86400, int, "600"
+        ),
+        renew_window=parse.number(
+            "HUBSTACK_TLS_RENEW_WINDOW", raw["HUBSTACK_TLS_RENEW_WINDOW"], 0.000001, 1, example="0.3333"
+        ),
     )
 
 
 def check_tls_files(secrets_dir, shown_dir):
     """HUBSTACK_HTTPS=files: the full chain and its private key, readable only by their owner, belonging together."""
     chain, key = Path(secrets_dir) / TLS_CHAIN, Path(secrets_dir) / TLS_KEY
-    for path, what in ((chain, "the certificate with its intermediates (full chain, PEM)"), (key, "its private key (PEM)")):
+    for path, what in (
+        (chain, "the certificate with its intermediates (full chain, PEM)"),
+        (key, "its private key (PEM)"),
+    ):
         if not path.is_file():
             raise SettingsError(
                 f"HUBSTACK_HTTPS=files but {shown_dir}/{path.name} is missing: put {what} there (key: mode 600)"
@@ -88,8 +97,11 @@ def check_tls_files(secrets_dir, shown_dir):
         ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(chain, key, password=no_password)
     except ssl.SSLError as err:
         reason = err.reason or str(err)
-        fix = ("the key is not the certificate's: put the matching pair there" if "MISMATCH" in str(reason)
-               else "both must be PEM: the full chain (leaf first) and its unencrypted private key")
+        fix = (
+            "the key is not the certificate's: put the matching pair there"
+            if "MISMATCH" in str(reason)
+            else "both must be PEM: the full chain (leaf first) and its unencrypted private key"
+        )
         raise SettingsError(f"{shown_dir}/{TLS_CHAIN} and {TLS_KEY} cannot be used ({reason}): {fix}") from None
     except OSError as err:
         raise SettingsError(f"cannot read {shown_dir}/{TLS_CHAIN} or {TLS_KEY}: {err.strerror}") from None
@@ -107,14 +119,18 @@ def check_https(settings, secrets_dir):
             raise SettingsError(f"{key}={number} is also {others[0]}: give HTTPS, HTTP and the hub different ports")
     if tls.mode == "acme":
         if not tls.domain:
-            raise SettingsError("HUBSTACK_HTTPS=acme needs HUBSTACK_DOMAIN: set it to the hub's public DNS name, e.g. hub.example.org")
+            raise SettingsError(
+                "HUBSTACK_HTTPS=acme needs HUBSTACK_DOMAIN: set it to the hub's public DNS name, e.g. hub.example.org"
+            )
         if "." not in tls.domain:
             raise SettingsError(
                 f"HUBSTACK_DOMAIN={tls.domain!r} cannot get a certificate from an ACME CA: use a public name such "
                 "as hub.example.org, or HUBSTACK_HTTPS=self-signed to try HTTPS locally"
             )
         if not tls.acme_email:
-            raise SettingsError("HUBSTACK_HTTPS=acme needs HUBSTACK_ACME_EMAIL: the address the CA writes to about expiring certificates")
+            raise SettingsError(
+                "HUBSTACK_HTTPS=acme needs HUBSTACK_ACME_EMAIL: the address the CA writes to about expiring certificates"
+            )
     if tls.mode == "files":
         if not tls.domain:
             raise SettingsError("HUBSTACK_HTTPS=files needs HUBSTACK_DOMAIN: set it to the name the certificate is for")
@@ -130,7 +146,11 @@ def acme_ca_root_file(settings, project):
     try:
         text = path.read_text(errors="replace")
     except OSError as err:
-        raise SettingsError(f"HUBSTACK_ACME_CA_ROOT={tls.acme_ca_root!r}: {err.strerror}: put the CA's root certificate (PEM) there") from None
+        raise SettingsError(
+            f"HUBSTACK_ACME_CA_ROOT={tls.acme_ca_root!r}: {err.strerror}: put the CA's root certificate (PEM) there"
+        ) from None
     if "-----BEGIN CERTIFICATE-----" not in text:
-        raise SettingsError(f"HUBSTACK_ACME_CA_ROOT={tls.acme_ca_root!r} holds no PEM certificate: use the CA's root certificate")
+        raise SettingsError(
+            f"HUBSTACK_ACME_CA_ROOT={tls.acme_ca_root!r} holds no PEM certificate: use the CA's root certificate"
+        )
     return path

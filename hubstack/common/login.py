@@ -61,7 +61,9 @@ def read_secret(secrets_dir, name, shown_dir, why):
         mode = path.stat().st_mode
         value = path.read_text().strip()
     except FileNotFoundError:
-        raise SettingsError(f"missing secret {shown}: {why}; put it in that file with mode 600 (see secrets.example/)") from None
+        raise SettingsError(
+            f"missing secret {shown}: {why}; put it in that file with mode 600 (see secrets.example/)"
+        ) from None
     except OSError as err:
         raise SettingsError(f"cannot read secret {shown}: {err.strerror}") from None
     if mode & (stat.S_IROTH | stat.S_IWOTH):
@@ -75,7 +77,9 @@ def read_generated_secret(secrets_dir, name, shown_dir):
     """The cookie secret or crypt key: 64 hex digits, made by `hubstack secrets init`."""
     value = read_secret(secrets_dir, name, shown_dir, "create it with `hubstack secrets init`")
     if len(value) != 64 or any(c not in "0123456789abcdefABCDEF" for c in value):
-        raise SettingsError(f"secret {shown_dir}/{name} is not 64 hex digits: move it away and run `hubstack secrets init`")
+        raise SettingsError(
+            f"secret {shown_dir}/{name} is not 64 hex digits: move it away and run `hubstack secrets init`"
+        )
     return value
 
 
@@ -93,7 +97,9 @@ def load_login(raw, secrets_dir, access_dir):
         raise SettingsError(f"HUBSTACK_OAUTH_PROVIDER={provider!r} is not known: use google, github or oidc")
     client_id = raw["OAUTH_CLIENT_ID"].strip()
     if not client_id:
-        raise SettingsError("OAUTH_CLIENT_ID is not set: use the client id of the OAuth app registered with the provider")
+        raise SettingsError(
+            "OAUTH_CLIENT_ID is not set: use the client id of the OAuth app registered with the provider"
+        )
     callback_url = parse.url("OAUTH_CALLBACK_URL", raw["OAUTH_CALLBACK_URL"], browser=True)
     if not urlsplit(callback_url).path.endswith("/hub/oauth_callback"):
         raise SettingsError(f"OAUTH_CALLBACK_URL={callback_url!r} must end in /hub/oauth_callback")
@@ -105,7 +111,9 @@ def load_login(raw, secrets_dir, access_dir):
     userdata_url = parse.url("OAUTH2_USERDATA_URL", raw["OAUTH2_USERDATA_URL"], required=oidc)
     scope = tuple(raw["HUBSTACK_OIDC_SCOPE"].split())
     if oidc and "email" not in scope:
-        raise SettingsError(f"HUBSTACK_OIDC_SCOPE={' '.join(scope)!r} lacks 'email': the user name is the verified e-mail")
+        raise SettingsError(
+            f"HUBSTACK_OIDC_SCOPE={' '.join(scope)!r} lacks 'email': the user name is the verified e-mail"
+        )
     github_orgs = frozenset(parse.items(raw["HUBSTACK_GITHUB_ORGS"]))
     google_domains = tuple(parse.items(raw["HUBSTACK_GOOGLE_DOMAINS"]))
     for key, value in (("HUBSTACK_GITHUB_ORGS", github_orgs), ("HUBSTACK_GOOGLE_DOMAINS", google_domains)):
@@ -118,7 +126,9 @@ def load_login(raw, secrets_dir, access_dir):
             raise SettingsError(f"HUBSTACK_ADMIN_USERS has {admin!r}: user names are e-mail addresses")
     admin_groups = frozenset(parse.items(raw["HUBSTACK_ADMIN_GROUPS"]))
     if admin_groups and provider == "google":
-        raise SettingsError("HUBSTACK_ADMIN_GROUPS needs a provider that reports groups (oidc, github): use HUBSTACK_ADMIN_USERS")
+        raise SettingsError(
+            "HUBSTACK_ADMIN_GROUPS needs a provider that reports groups (oidc, github): use HUBSTACK_ADMIN_USERS"
+        )
 
     sources = tuple(s.lower() for s in parse.items(raw["HUBSTACK_ACCESS_SOURCES"]))
     if not sources:
@@ -134,20 +144,26 @@ def load_login(raw, secrets_dir, access_dir):
         registry_url = parse.url("HUBSTACK_REGISTRY_URL", raw["HUBSTACK_REGISTRY_URL"]).rstrip("/")
         registry_auth = raw["HUBSTACK_REGISTRY_AUTH"].strip().lower()
         if registry_auth not in REGISTRY_AUTH:
-            raise SettingsError(f"HUBSTACK_REGISTRY_AUTH={registry_auth!r} is not known: use {', '.join(REGISTRY_AUTH)}")
+            raise SettingsError(
+                f"HUBSTACK_REGISTRY_AUTH={registry_auth!r} is not known: use {', '.join(REGISTRY_AUTH)}"
+            )
         if registry_auth == "bearer":
             registry_secret = read_secret(secrets_dir, BEARER_TOKEN, shown_secrets, "the registry's bearer token")
         else:
             registry_key = raw["HUBSTACK_REGISTRY_CONSUMER_KEY"].strip()
             if not registry_key:
                 raise SettingsError("HUBSTACK_REGISTRY_CONSUMER_KEY is not set: the registry's OAuth1 consumer key")
-            registry_secret = read_secret(secrets_dir, CONSUMER_SECRET, shown_secrets, "the registry's OAuth1 consumer secret")
+            registry_secret = read_secret(
+                secrets_dir, CONSUMER_SECRET, shown_secrets, "the registry's OAuth1 consumer secret"
+            )
     approval_list = None
     if "list" in sources:
         approval_list = Path(access_dir) / APPROVAL_LIST
         shown = f"{raw['HUBSTACK_ACCESS_DIR'].rstrip('/')}/{APPROVAL_LIST}"
         if not approval_list.is_file():
-            raise SettingsError(f"HUBSTACK_ACCESS_SOURCES has list but {shown} does not exist: create it (see access/README.md)")
+            raise SettingsError(
+                f"HUBSTACK_ACCESS_SOURCES has list but {shown} does not exist: create it (see access/README.md)"
+            )
     return Login(
         provider=provider,
         client_id=client_id,
@@ -168,11 +184,15 @@ def load_login(raw, secrets_dir, access_dir):
         registry_key=registry_key,
         registry_secret=registry_secret,
         registry_timeout=parse.seconds("HUBSTACK_REGISTRY_TIMEOUT", raw["HUBSTACK_REGISTRY_TIMEOUT"], 0.5, 60),
-        require_cloud_access=parse.boolean("HUBSTACK_REGISTRY_REQUIRE_CLOUD_ACCESS", raw["HUBSTACK_REGISTRY_REQUIRE_CLOUD_ACCESS"]),
+        require_cloud_access=parse.boolean(
+            "HUBSTACK_REGISTRY_REQUIRE_CLOUD_ACCESS", raw["HUBSTACK_REGISTRY_REQUIRE_CLOUD_ACCESS"]
+        ),
         approval_list=approval_list,
         cache_seconds=int(parse.seconds("HUBSTACK_ACCESS_CACHE", raw["HUBSTACK_ACCESS_CACHE"], 0, 3600)),
         recheck_seconds=int(parse.seconds("HUBSTACK_ACCESS_RECHECK", raw["HUBSTACK_ACCESS_RECHECK"], 5, 86400)),
-        apply_url=parse.url("HUBSTACK_ACCESS_APPLY_URL", raw["HUBSTACK_ACCESS_APPLY_URL"], required=False, browser=True),
+        apply_url=parse.url(
+            "HUBSTACK_ACCESS_APPLY_URL", raw["HUBSTACK_ACCESS_APPLY_URL"], required=False, browser=True
+        ),
         cookie_secret=cookie_secret,
         crypt_key=crypt_key,
     )

@@ -62,7 +62,9 @@ def seconds(key, raw, low, high):
     except ValueError:
         value = None
     if value is None or not low <= value <= high:
-        raise SettingsError(f"{key}={raw!r} is not a number of seconds from {low} to {high}: use e.g. {high // 10 or 1}")
+        raise SettingsError(
+            f"{key}={raw!r} is not a number of seconds from {low} to {high}: use e.g. {high // 10 or 1}"
+        )
     return value
 
 

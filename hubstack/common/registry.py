@@ -28,10 +28,10 @@ class Setting:
 
 SECTIONS = {
     "instance": "The instance",
-    "login": "Production log-in (DEV_MODE=0); see README.md, \"Going to production\"",
+    "login": 'Production log-in (DEV_MODE=0); see README.md, "Going to production"',
     "access": "The access check after log-in",
-    "limits": "What one user server may use (README.md, \"Limits\")",
-    "https": "HTTPS (README.md, \"HTTPS\")",
+    "limits": 'What one user server may use (README.md, "Limits")',
+    "https": 'HTTPS (README.md, "HTTPS")',
     "build": "Building the images",
 }
 
@@ -41,22 +41,50 @@ def _section(section, read_by, *rows):
 
 
 SETTINGS = (
-    *_section("instance", (HUB,),
+    *_section(
+        "instance",
+        (HUB,),
         ("HUBSTACK_NAME", "hubstack", "prefix of every container, image, volume and network of this instance"),
         ("HUBSTACK_PORT", "8000", "host port the hub is published on"),
         ("HUBSTACK_BIND", "127.0.0.1", "host address the hub is published on (0.0.0.0: every interface)"),
-        ("DEV_MODE", "0", "1: any user name logs in (JupyterHub's dummy authenticator), loopback only; `hubstack up --dev` sets it"),
+        (
+            "DEV_MODE",
+            "0",
+            "1: any user name logs in (JupyterHub's dummy authenticator), loopback only; `hubstack up --dev` sets it",
+        ),
         ("HUBSTACK_DEV_PASSWORD", "", "dev mode: one shared password (8+ characters) for everyone instead of none"),
-        ("HUBSTACK_ALLOW_INSECURE_DEV", "0", "1: allow dev mode on a non-loopback bind (never on a network you do not trust)"),
-        ("HUBSTACK_SECRETS_DIR", "./secrets", "folder of secret files (mode 600, see secrets.example/), relative to the checkout; never put secrets in .env"),
+        (
+            "HUBSTACK_ALLOW_INSECURE_DEV",
+            "0",
+            "1: allow dev mode on a non-loopback bind (never on a network you do not trust)",
+        ),
+        (
+            "HUBSTACK_SECRETS_DIR",
+            "./secrets",
+            "folder of secret files (mode 600, see secrets.example/), relative to the checkout; never put secrets in .env",
+        ),
     ),
-    *_section("login", (HUB,),
+    *_section(
+        "login",
+        (HUB,),
         ("HUBSTACK_OAUTH_PROVIDER", "", "google, github or oidc: who proves the user's identity"),
-        ("OAUTH_CLIENT_ID", "", "client id of the OAuth app registered with the provider (its secret: secrets/oauth_client_secret)"),
+        (
+            "OAUTH_CLIENT_ID",
+            "",
+            "client id of the OAuth app registered with the provider (its secret: secrets/oauth_client_secret)",
+        ),
         ("OAUTH_CALLBACK_URL", "", "https://<public name>/hub/oauth_callback, as registered with the provider"),
-        ("OAUTH2_AUTHORIZE_URL", "", "oidc: the provider's authorization endpoint (browser-facing; http only on loopback)"),
+        (
+            "OAUTH2_AUTHORIZE_URL",
+            "",
+            "oidc: the provider's authorization endpoint (browser-facing; http only on loopback)",
+        ),
         ("OAUTH2_TOKEN_URL", "", "oidc: the provider's token endpoint (http only on loopback or the stack's network)"),
-        ("OAUTH2_USERDATA_URL", "", "oidc: the provider's userinfo endpoint (http only on loopback or the stack's network)"),
+        (
+            "OAUTH2_USERDATA_URL",
+            "",
+            "oidc: the provider's userinfo endpoint (http only on loopback or the stack's network)",
+        ),
         ("HUBSTACK_OIDC_SCOPE", "openid email", "oidc: scopes to request (must include email)"),
         ("HUBSTACK_OIDC_GROUPS_CLAIM", "groups", "oidc: the userinfo claim that lists the user's groups"),
         ("HUBSTACK_GITHUB_ORGS", "", "github: only members of these organisations or org:team (comma-separated)"),
@@ -64,44 +92,112 @@ SETTINGS = (
         ("HUBSTACK_ADMIN_USERS", "", "e-mail addresses of hub admins (comma-separated); they need approval too"),
         ("HUBSTACK_ADMIN_GROUPS", "", "oidc/github: groups (github: org:team) whose members are hub admins"),
     ),
-    *_section("access", (HUB,),
-        ("HUBSTACK_ACCESS_SOURCES", "", "approval sources asked in order, any approval lets in: registry, list or registry,list"),
+    *_section(
+        "access",
+        (HUB,),
+        (
+            "HUBSTACK_ACCESS_SOURCES",
+            "",
+            "approval sources asked in order, any approval lets in: registry, list or registry,list",
+        ),
         ("HUBSTACK_REGISTRY_URL", "", "base URL of the DACO-style registry (GET <base>/search?...)"),
-        ("HUBSTACK_REGISTRY_AUTH", "oauth1-hmac-sha1", "how registry requests are signed: oauth1-hmac-sha1, oauth1-plaintext (the original's) or bearer"),
-        ("HUBSTACK_REGISTRY_CONSUMER_KEY", "", "oauth1: the consumer key (its secret: secrets/registry_consumer_secret)"),
+        (
+            "HUBSTACK_REGISTRY_AUTH",
+            "oauth1-hmac-sha1",
+            "how registry requests are signed: oauth1-hmac-sha1, oauth1-plaintext (the original's) or bearer",
+        ),
+        (
+            "HUBSTACK_REGISTRY_CONSUMER_KEY",
+            "",
+            "oauth1: the consumer key (its secret: secrets/registry_consumer_secret)",
+        ),
         ("HUBSTACK_REGISTRY_TIMEOUT", "5", "seconds before an unanswered registry counts as unavailable"),
         ("HUBSTACK_REGISTRY_REQUIRE_CLOUD_ACCESS", "0", "1: also require the registry record's cloud-access flag"),
-        ("HUBSTACK_ACCESS_DIR", "./access", "folder of the approval list approvals.csv (see access/README.md), relative to the checkout"),
+        (
+            "HUBSTACK_ACCESS_DIR",
+            "./access",
+            "folder of the approval list approvals.csv (see access/README.md), relative to the checkout",
+        ),
         ("HUBSTACK_ACCESS_CACHE", "180", "seconds a past approval carries a user over a registry outage"),
         ("HUBSTACK_ACCESS_RECHECK", "300", "seconds between re-checks of logged-in users (auth_refresh_age)"),
         ("HUBSTACK_ACCESS_APPLY_URL", "", "where the denial page sends people to apply for access"),
     ),
-    *_section("limits", (HUB,),
-        ("HUBSTACK_USER_MEM_LIMIT", "2G", "memory of one user server (kernels included), e.g. 2G or 512M; no swap beyond it"),
+    *_section(
+        "limits",
+        (HUB,),
+        (
+            "HUBSTACK_USER_MEM_LIMIT",
+            "2G",
+            "memory of one user server (kernels included), e.g. 2G or 512M; no swap beyond it",
+        ),
         ("HUBSTACK_USER_CPU_LIMIT", "1", "CPU cores one user server may use, e.g. 1 or 0.5"),
         ("HUBSTACK_USER_PIDS_LIMIT", "512", "processes and threads one user server may run (stops fork bombs)"),
-        ("HUBSTACK_IDLE_TIMEOUT", "3600", "seconds without activity before a user server is stopped (0: never); its volume stays"),
+        (
+            "HUBSTACK_IDLE_TIMEOUT",
+            "3600",
+            "seconds without activity before a user server is stopped (0: never); its volume stays",
+        ),
         ("HUBSTACK_SPAWN_CONCURRENCY", "6", "servers starting at once; more researchers are asked to wait and retry"),
         ("HUBSTACK_MAX_SERVERS", "0", "user servers running at once (0: no limit)"),
     ),
-    *_section("https", (HUB, TLS),
-        ("HUBSTACK_HTTPS", "off", f"off, acme (automatic certificates), files (secrets/{TLS_CHAIN} and {TLS_KEY}) or self-signed; off outside dev mode only on a loopback bind"),
-        ("HUBSTACK_DOMAIN", "", "the public DNS name researchers type, e.g. hub.example.org (self-signed: localhost if empty)"),
+    *_section(
+        "https",
+        (HUB, TLS),
+        (
+            "HUBSTACK_HTTPS",
+            "off",
+            f"off, acme (automatic certificates), files (secrets/{TLS_CHAIN} and {TLS_KEY}) or self-signed; off outside dev mode only on a loopback bind",
+        ),
+        (
+            "HUBSTACK_DOMAIN",
+            "",
+            "the public DNS name researchers type, e.g. hub.example.org (self-signed: localhost if empty)",
+        ),
         ("HUBSTACK_ACME_EMAIL", "", "acme: the operator's e-mail address, for the CA's expiry and account notices"),
-        ("HUBSTACK_ACME_CA", LETS_ENCRYPT, "acme: the CA's ACME directory URL (default: Let's Encrypt's production one)"),
+        (
+            "HUBSTACK_ACME_CA",
+            LETS_ENCRYPT,
+            "acme: the CA's ACME directory URL (default: Let's Encrypt's production one)",
+        ),
         ("HUBSTACK_HTTPS_PORT", "443", "host port of HTTPS, on HUBSTACK_BIND"),
-        ("HUBSTACK_HTTP_PORT", "80", "host port of plain HTTP (redirects to HTTPS; ACME's HTTP challenge), on HUBSTACK_BIND"),
+        (
+            "HUBSTACK_HTTP_PORT",
+            "80",
+            "host port of plain HTTP (redirects to HTTPS; ACME's HTTP challenge), on HUBSTACK_BIND",
+        ),
     ),
-    *_section("https", (HUB,),
-        ("HUBSTACK_ACME_CA_ROOT", "", "acme: PEM file of a private ACME CA's root to trust, relative to the checkout (empty: the system's roots)"),
+    *_section(
+        "https",
+        (HUB,),
+        (
+            "HUBSTACK_ACME_CA_ROOT",
+            "",
+            "acme: PEM file of a private ACME CA's root to trust, relative to the checkout (empty: the system's roots)",
+        ),
     ),
-    *_section("https", (TLS,),
+    *_section(
+        "https",
+        (TLS,),
         ("HUBSTACK_TLS_RENEW_INTERVAL", "600", "seconds between the terminator's checks for certificates to renew"),
-        ("HUBSTACK_TLS_RENEW_WINDOW", "0.3333", "renew a certificate when this fraction of its lifetime is left (0 < x <= 1)"),
+        (
+            "HUBSTACK_TLS_RENEW_WINDOW",
+            "0.3333",
+            "renew a certificate when this fraction of its lifetime is left (0 < x <= 1)",
+        ),
     ),
-    *_section("build", (),
-        ("HUBSTACK_BASE_IMAGE", "debian:bookworm-slim", "Debian bookworm image every image is built FROM (made with debootstrap when no registry answers)"),
-        ("HUBSTACK_WHEEL_CACHE", "", "folder of downloaded wheels shared by every checkout and instance on this host (empty: ~/.cache/hubstack/wheels)"),
+    *_section(
+        "build",
+        (),
+        (
+            "HUBSTACK_BASE_IMAGE",
+            "debian:bookworm-slim",
+            "Debian bookworm image every image is built FROM (made with debootstrap when no registry answers)",
+        ),
+        (
+            "HUBSTACK_WHEEL_CACHE",
+            "",
+            "folder of downloaded wheels shared by every checkout and instance on this host (empty: ~/.cache/hubstack/wheels)",
+        ),
     ),
 )
 KNOWN = {s.name: s for s in SETTINGS}
@@ -115,9 +211,11 @@ def read_by(service):
 
 def env_example():
     """The text of .env.example."""
-    lines = ["# Copy to .env and change what you need. The environment wins over this file.",
-             "# Every setting is checked; a wrong value stops hubstack with a one-line error.",
-             "# Generated from hubstack/common/registry.py: python3 -m hubstack.common.registry --env-example"]
+    lines = [
+        "# Copy to .env and change what you need. The environment wins over this file.",
+        "# Every setting is checked; a wrong value stops hubstack with a one-line error.",
+        "# Generated from hubstack/common/registry.py: python3 -m hubstack.common.registry --env-example",
+    ]
     section = None
     for s in SETTINGS:
         if s.section != section:

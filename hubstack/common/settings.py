@@ -57,7 +57,9 @@ def user_limits(raw):
         cpus=parse.number("HUBSTACK_USER_CPU_LIMIT", raw["HUBSTACK_USER_CPU_LIMIT"], 0.1, 256, example="1"),
         pids=parse.number("HUBSTACK_USER_PIDS_LIMIT", raw["HUBSTACK_USER_PIDS_LIMIT"], 64, 1_000_000, int, "512"),
         idle_timeout=parse.number("HUBSTACK_IDLE_TIMEOUT", raw["HUBSTACK_IDLE_TIMEOUT"], 0, 30 * 86400, int, "3600"),
-        spawn_concurrency=parse.number("HUBSTACK_SPAWN_CONCURRENCY", raw["HUBSTACK_SPAWN_CONCURRENCY"], 1, 1000, int, "6"),
+        spawn_concurrency=parse.number(
+            "HUBSTACK_SPAWN_CONCURRENCY", raw["HUBSTACK_SPAWN_CONCURRENCY"], 1, 1000, int, "6"
+        ),
         max_servers=parse.number("HUBSTACK_MAX_SERVERS", raw["HUBSTACK_MAX_SERVERS"], 0, 100_000, int, "0"),
     )
 
@@ -188,7 +190,9 @@ def load(environ=None, dotenv_path=None, **overrides):
     for key in ("HUBSTACK_SECRETS_DIR", "HUBSTACK_ACCESS_DIR"):
         parse.mount_path(key, raw[key])
     if raw["HUBSTACK_WHEEL_CACHE"].strip() and not raw["HUBSTACK_WHEEL_CACHE"].strip().startswith("/"):
-        raise SettingsError(f"HUBSTACK_WHEEL_CACHE={raw['HUBSTACK_WHEEL_CACHE']!r} is not an absolute path: use e.g. /var/cache/hubstack/wheels")
+        raise SettingsError(
+            f"HUBSTACK_WHEEL_CACHE={raw['HUBSTACK_WHEEL_CACHE']!r} is not an absolute path: use e.g. /var/cache/hubstack/wheels"
+        )
     return Settings(
         name=name,
         port=parse.port("HUBSTACK_PORT", raw["HUBSTACK_PORT"]),

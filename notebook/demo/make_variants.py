@@ -115,13 +115,16 @@ GENES = {
 # Recurrent hotspots: gene -> [(position, ref, alt), ...] (GRCh38).
 HOTSPOTS = {
     # G12D is listed twice so that it is the most common KRAS allele.
-    "KRAS": [(25245350, "C", "T"), (25245350, "C", "T"), (25245350, "C", "A"),
-             (25245351, "C", "G"), (25227341, "T", "G")],
+    "KRAS": [
+        (25245350, "C", "T"),
+        (25245350, "C", "T"),
+        (25245350, "C", "A"),
+        (25245351, "C", "G"),
+        (25227341, "T", "G"),
+    ],
     "PIK3CA": [(179234297, "A", "G"), (179218303, "G", "A"), (179218294, "G", "A")],
-    "TP53": [(7675088, "C", "T"), (7673802, "C", "T"), (7674220, "C", "T"),
-             (7673803, "G", "A")],
-    "CTNNB1": [(41224610, "G", "A"), (41224613, "C", "T"), (41224622, "A", "C"),
-               (41224646, "T", "C")],
+    "TP53": [(7675088, "C", "T"), (7673802, "C", "T"), (7674220, "C", "T"), (7673803, "G", "A")],
+    "CTNNB1": [(41224610, "G", "A"), (41224613, "C", "T"), (41224622, "A", "C"), (41224646, "T", "C")],
     "BRAF": [(140753336, "A", "T")],
     "IDH1": [(208248388, "C", "T")],
     "SF3B1": [(197402110, "T", "C")],
@@ -139,19 +142,62 @@ HOTSPOTS = {
 # Share of each project's donors that carry a driver mutation in each gene.
 # The rates are loosely shaped like published cohorts, but invented.
 DRIVER_RATES = {
-    "BRCA-US": {"PIK3CA": 0.40, "TP53": 0.35, "GATA3": 0.15, "CDH1": 0.15,
-                "MAP3K1": 0.12, "KMT2C": 0.12, "PTEN": 0.08, "BRCA1": 0.06,
-                "BRCA2": 0.06, "ERBB2": 0.05, "ARID1A": 0.05, "NF1": 0.05,
-                "RUNX1": 0.04},
-    "PACA-CA": {"KRAS": 0.92, "TP53": 0.70, "CDKN2A": 0.35, "SMAD4": 0.25,
-                "ARID1A": 0.08, "RNF43": 0.07, "GNAS": 0.06, "TGFBR2": 0.05,
-                "BRCA2": 0.05, "KMT2D": 0.05, "ATM": 0.05},
-    "LIRI-JP": {"TERT": 0.55, "CTNNB1": 0.30, "TP53": 0.30, "ALB": 0.12,
-                "AXIN1": 0.10, "ARID1A": 0.10, "APOB": 0.10, "ARID1B": 0.08,
-                "KMT2D": 0.06, "NFE2L2": 0.05, "RB1": 0.05, "KEAP1": 0.04},
-    "PRAD-UK": {"SPOP": 0.12, "TP53": 0.10, "FOXA1": 0.08, "KMT2D": 0.08,
-                "ATM": 0.06, "CHD1": 0.06, "PTEN": 0.05, "ZFHX3": 0.05,
-                "KMT2C": 0.05, "BRCA2": 0.04, "CDKN2A": 0.03, "AR": 0.02},
+    "BRCA-US": {
+        "PIK3CA": 0.40,
+        "TP53": 0.35,
+        "GATA3": 0.15,
+        "CDH1": 0.15,
+        "MAP3K1": 0.12,
+        "KMT2C": 0.12,
+        "PTEN": 0.08,
+        "BRCA1": 0.06,
+        "BRCA2": 0.06,
+        "ERBB2": 0.05,
+        "ARID1A": 0.05,
+        "NF1": 0.05,
+        "RUNX1": 0.04,
+    },
+    "PACA-CA": {
+        "KRAS": 0.92,
+        "TP53": 0.70,
+        "CDKN2A": 0.35,
+        "SMAD4": 0.25,
+        "ARID1A": 0.08,
+        "RNF43": 0.07,
+        "GNAS": 0.06,
+        "TGFBR2": 0.05,
+        "BRCA2": 0.05,
+        "KMT2D": 0.05,
+        "ATM": 0.05,
+    },
+    "LIRI-JP": {
+        "TERT": 0.55,
+        "CTNNB1": 0.30,
+        "TP53": 0.30,
+        "ALB": 0.12,
+        "AXIN1": 0.10,
+        "ARID1A": 0.10,
+        "APOB": 0.10,
+        "ARID1B": 0.08,
+        "KMT2D": 0.06,
+        "NFE2L2": 0.05,
+        "RB1": 0.05,
+        "KEAP1": 0.04,
+    },
+    "PRAD-UK": {
+        "SPOP": 0.12,
+        "TP53": 0.10,
+        "FOXA1": 0.08,
+        "KMT2D": 0.08,
+        "ATM": 0.06,
+        "CHD1": 0.06,
+        "PTEN": 0.05,
+        "ZFHX3": 0.05,
+        "KMT2C": 0.05,
+        "BRCA2": 0.04,
+        "CDKN2A": 0.03,
+        "AR": 0.02,
+    },
 }
 
 # Mean number of passenger calls per donor (mutational burden), by project.
@@ -159,13 +205,21 @@ PASSENGER_MEAN = {"BRCA-US": 8.0, "PACA-CA": 8.0, "LIRI-JP": 10.0, "PRAD-UK": 5.
 
 # Long genes pick up passengers more often, small oncogenes rarely. Other
 # background ("bg") genes get weight 1.5 and everything else weight 1.
-PASSENGER_WEIGHT = {"TTN": 5, "MUC16": 3, "CSMD3": 2.5, "LRP1B": 2.5, "RYR2": 2.5,
-                    "FAT4": 2, "CSMD1": 2.5, "DMD": 2, "PCDH15": 2}
+PASSENGER_WEIGHT = {
+    "TTN": 5,
+    "MUC16": 3,
+    "CSMD3": 2.5,
+    "LRP1B": 2.5,
+    "RYR2": 2.5,
+    "FAT4": 2,
+    "CSMD1": 2.5,
+    "DMD": 2,
+    "PCDH15": 2,
+}
 BACKGROUND_PASSENGER_WEIGHT = 1.5
 ONCOGENE_PASSENGER_WEIGHT = 0.2
 
-COLUMNS = ["sample_id", "project", "chromosome", "position", "ref", "alt",
-           "gene", "consequence", "vaf", "depth"]
+COLUMNS = ["sample_id", "project", "chromosome", "position", "ref", "alt", "gene", "consequence", "vaf", "depth"]
 CHROM_ORDER = {c: i for i, c in enumerate([str(n) for n in range(1, 23)] + ["X"])}
 BASES = "ACGT"
 TRANSITION = {"A": "G", "G": "A", "C": "T", "T": "C"}
@@ -174,15 +228,24 @@ TRANSITION = {"A": "G", "G": "A", "C": "T", "T": "C"}
 def pick_consequence(rng, role, driver):
     """Choose a consequence class suited to the gene's role."""
     if role == "tsg" and driver:
-        table = [("missense_variant", 40), ("stop_gained", 22),
-                 ("frameshift_variant", 24), ("splice_site_variant", 9),
-                 ("inframe_deletion", 5)]
+        table = [
+            ("missense_variant", 40),
+            ("stop_gained", 22),
+            ("frameshift_variant", 24),
+            ("splice_site_variant", 9),
+            ("inframe_deletion", 5),
+        ]
     elif role == "onc" and driver:
         table = [("missense_variant", 95), ("inframe_deletion", 5)]
     else:  # passengers
-        table = [("missense_variant", 52), ("synonymous_variant", 33),
-                 ("stop_gained", 5), ("frameshift_variant", 5),
-                 ("splice_site_variant", 3), ("inframe_deletion", 2)]
+        table = [
+            ("missense_variant", 52),
+            ("synonymous_variant", 33),
+            ("stop_gained", 5),
+            ("frameshift_variant", 5),
+            ("splice_site_variant", 3),
+            ("inframe_deletion", 2),
+        ]
     names, weights = zip(*table)
     return rng.choices(names, weights=weights)[0]
 
@@ -236,24 +299,31 @@ def make_call(rng, donor, project, gene, purity, driver):
         ref, alt = alleles(rng, consequence)
     depth = max(12, int(rng.gammavariate(6.0, 16.0)))
     # Drivers are usually clonal (VAF ~ purity / 2); passengers are often subclonal.
-    cell_fraction = rng.uniform(0.85, 1.0) if driver else rng.choice(
-        [rng.uniform(0.8, 1.0), rng.uniform(0.1, 0.6)])
+    cell_fraction = rng.uniform(0.85, 1.0) if driver else rng.choice([rng.uniform(0.8, 1.0), rng.uniform(0.1, 0.6)])
     expected = purity * cell_fraction / 2
     if chrom == "X" or (driver and rng.random() < 0.15):  # hemizygous / LOH
         expected *= 2
     vaf = binomial(rng, depth, min(expected, 0.99)) / depth
     vaf = round(min(max(vaf, 0.02), 0.98), 3)
-    return {"sample_id": donor, "project": project, "chromosome": chrom,
-            "position": pos, "ref": ref, "alt": alt, "gene": gene,
-            "consequence": consequence, "vaf": vaf, "depth": depth}
+    return {
+        "sample_id": donor,
+        "project": project,
+        "chromosome": chrom,
+        "position": pos,
+        "ref": ref,
+        "alt": alt,
+        "gene": gene,
+        "consequence": consequence,
+        "vaf": vaf,
+        "depth": depth,
+    }
 
 
 def generate(seed=SEED):
     rng = random.Random(seed)
     passenger_genes = sorted(GENES)
     default_weight = {"onc": ONCOGENE_PASSENGER_WEIGHT, "bg": BACKGROUND_PASSENGER_WEIGHT}
-    passenger_weights = [PASSENGER_WEIGHT.get(g, default_weight.get(GENES[g][3], 1))
-                         for g in passenger_genes]
+    passenger_weights = [PASSENGER_WEIGHT.get(g, default_weight.get(GENES[g][3], 1)) for g in passenger_genes]
     rows = []
     donor_number = FIRST_DONOR
     for project in PROJECTS:
@@ -269,8 +339,7 @@ def generate(seed=SEED):
                 drivers[donor].append(gene)
         for donor in donors:
             purity = rng.uniform(0.3, 0.95)
-            calls = [make_call(rng, donor, project, gene, purity, True)
-                     for gene in drivers[donor]]
+            calls = [make_call(rng, donor, project, gene, purity, True) for gene in drivers[donor]]
             for _ in range(poisson(rng, PASSENGER_MEAN[project])):
                 gene = rng.choices(passenger_genes, weights=passenger_weights)[0]
                 calls.append(make_call(rng, donor, project, gene, purity, False))
@@ -293,8 +362,7 @@ def write_tsv(rows, path):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-o", "--output", type=Path,
-                        default=Path(__file__).resolve().parent / "variants.tsv")
+    parser.add_argument("-o", "--output", type=Path, default=Path(__file__).resolve().parent / "variants.tsv")
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args()
     rows = generate(args.seed)

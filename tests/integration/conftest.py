@@ -65,8 +65,11 @@ def checkout_secrets():
     Files that were there already are used and kept; the ones made here go at the end.
     """
     result = run_hubstack("secrets", "init")
-    files = {Path(line.split(maxsplit=1)[1]): line.split()[0] for line in result.stdout.splitlines()
-             if line.startswith(("created ", "kept "))}
+    files = {
+        Path(line.split(maxsplit=1)[1]): line.split()[0]
+        for line in result.stdout.splitlines()
+        if line.startswith(("created ", "kept "))
+    }
     made = [path for path, what in files.items() if what == "created"]
     yield {path.name: path.read_text().strip() for path in files}
     for path in made:

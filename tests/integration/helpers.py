@@ -27,10 +27,18 @@ INSTANCES = (NAME, f"{NAME}2", f"{NAME}svc")
 def run_hubstack(*args, env=None, check=True, timeout=1800, input=None):
     """Run the CLI as an operator would, for the test instance unless env says otherwise."""
     full_env = {**os.environ, **INSTANCE_ENV, **(env or {})}
-    result = subprocess.run([sys.executable, "-m", "hubstack", "-C", str(REPO), *args],
-                            env=full_env, capture_output=True, text=True, timeout=timeout, input=input)
+    result = subprocess.run(
+        [sys.executable, "-m", "hubstack", "-C", str(REPO), *args],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=input,
+    )
     if check and result.returncode != 0:
-        pytest.fail(f"hubstack {' '.join(args)} exited {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        pytest.fail(
+            f"hubstack {' '.join(args)} exited {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
     return result
 
 

@@ -70,7 +70,9 @@ class Registry:
         self.put(f"records/{requests.utils.quote(email, safe='')}", {"cloud-access": cloud_access})
 
     def revoke(self, email):
-        requests.delete(f"{REGISTRY}/_test/records/{requests.utils.quote(email, safe='')}", timeout=10).raise_for_status()
+        requests.delete(
+            f"{REGISTRY}/_test/records/{requests.utils.quote(email, safe='')}", timeout=10
+        ).raise_for_status()
 
     def mode(self, mode, hang_seconds=60):
         self.put("mode", {"mode": mode, "hang_seconds": hang_seconds})
@@ -80,8 +82,11 @@ class Registry:
 
 
 def set_claims(email, verified=True):
-    requests.put(f"{OIDC}/users/{requests.utils.quote(email, safe='')}",
-                 json={"email": email, "email_verified": verified}, timeout=10).raise_for_status()
+    requests.put(
+        f"{OIDC}/users/{requests.utils.quote(email, safe='')}",
+        json={"email": email, "email_verified": verified},
+        timeout=10,
+    ).raise_for_status()
 
 
 def user(email, verified=True):
@@ -90,7 +95,9 @@ def user(email, verified=True):
 
 
 def containers_of(docker_client, email):
-    return docker_client.containers.list(all=True, filters={"label": [f"hubstack.instance={NAME}", f"hubstack.user={email}"]})
+    return docker_client.containers.list(
+        all=True, filters={"label": [f"hubstack.instance={NAME}", f"hubstack.user={email}"]}
+    )
 
 
 def audit(docker_client, settings):
@@ -107,12 +114,30 @@ def services(built_stack, docker_client, settings):
     made = []
     for name, command, port, inner in (
         ("oidc", ["oidc-provider-mock", "-H", "0.0.0.0", "-p", "9400"], OIDC_PORT, 9400),
-        ("registry", ["python3", "/srv/registry.py", "--port", "8080", "--consumer-key", CONSUMER_KEY,
-                      "--consumer-secret", CONSUMER_SECRET], REGISTRY_PORT, 8080),
+        (
+            "registry",
+            [
+                "python3",
+                "/srv/registry.py",
+                "--port",
+                "8080",
+                "--consumer-key",
+                CONSUMER_KEY,
+                "--consumer-secret",
+                CONSUMER_SECRET,
+            ],
+            REGISTRY_PORT,
+            8080,
+        ),
     ):
         container = docker_client.containers.create(
-            image, command, name=f"{NAME}-test-{name}", labels=labels, detach=True,
-            ports={f"{inner}/tcp": ("127.0.0.1", port)})
+            image,
+            command,
+            name=f"{NAME}-test-{name}",
+            labels=labels,
+            detach=True,
+            ports={f"{inner}/tcp": ("127.0.0.1", port)},
+        )
         docker_client.networks.get(settings.names.network).connect(container, aliases=[name])
         container.start()
         made.append(container)
@@ -142,16 +167,21 @@ def production(services, tmp_path_factory, docker_client, settings):
     env = production_env(secrets_dir, access_dir)
     run_hubstack("up", env=env, timeout=600)
     yield {"env": env, "access_dir": access_dir, "registry": Registry()}
-    for container in docker_client.containers.list(filters={"label": [f"hubstack.instance={NAME}", "hubstack.role=user-server"]}):
+    for container in docker_client.containers.list(
+        filters={"label": [f"hubstack.instance={NAME}", "hubstack.role=user-server"]}
+    ):
         container.remove(force=True)
     run_hubstack("up", timeout=600)  # back to the dev-mode hub the other modules use
 
 
 # -- refusing to start -----------------------------------------------------------------
-@pytest.mark.parametrize("case,message", [
-    ("no client secret", "missing secret"),
-    ("no approval source", "HUBSTACK_ACCESS_SOURCES is not set"),
-])
+@pytest.mark.parametrize(
+    "case,message",
+    [
+        ("no client secret", "missing secret"),
+        ("no approval source", "HUBSTACK_ACCESS_SOURCES is not set"),
+    ],
+)
 def test_production_refuses_to_start_half_configured(built_stack, docker_client, settings, tmp_path, case, message):
     secrets_dir, access_dir = tmp_path / "secrets", tmp_path / "access"
     access_dir.mkdir()
@@ -172,9 +202,14 @@ def test_production_refuses_to_start_half_configured(built_stack, docker_client,
     # The hub image itself, started by hand past the CLI.
     hub_env = {k: v for k, v in env.items() if k not in ("HUBSTACK_SECRETS_DIR", "HUBSTACK_ACCESS_DIR")}
     container = docker_client.containers.run(
-        settings.names.image("hub"), environment=hub_env, detach=True,
-        volumes={str(secrets_dir): {"bind": "/run/secrets/hubstack", "mode": "ro"},
-                 str(access_dir): {"bind": "/srv/hubstack/access", "mode": "ro"}})
+        settings.names.image("hub"),
+        environment=hub_env,
+        detach=True,
+        volumes={
+            str(secrets_dir): {"bind": "/run/secrets/hubstack", "mode": "ro"},
+            str(access_dir): {"bind": "/srv/hubstack/access", "mode": "ro"},
+        },
+    )
     try:
         assert container.wait(timeout=120)["StatusCode"] != 0
         log = container.logs(stdout=False, stderr=True).decode().strip().splitlines()
@@ -183,32 +218,57 @@ def test_production_refuses_to_start_half_configured(built_stack, docker_client,
         container.remove(force=True)
 
 
-@pytest.mark.parametrize("provider,extra,authorize", [
-    ("google", {"HUBSTACK_GOOGLE_DOMAINS": "example.org"}, "https://accounts.google.com/o/oauth2/v2/auth?"),
-    ("github", {"HUBSTACK_GITHUB_ORGS": "example-org", "HUBSTACK_ADMIN_GROUPS": "example-org:admins"},
-     "https://github.com/login/oauth/authorize?"),
-])
-def test_google_and_github_configurations_start(built_stack, docker_client, settings, tmp_path, provider, extra, authorize):
+@pytest.mark.parametrize(
+    "provider,extra,authorize",
+    [
+        ("google", {"HUBSTACK_GOOGLE_DOMAINS": "example.org"}, "https://accounts.google.com/o/oauth2/v2/auth?"),
+        (
+            "github",
+            {"HUBSTACK_GITHUB_ORGS": "example-org", "HUBSTACK_ADMIN_GROUPS": "example-org:admins"},
+            "https://github.com/login/oauth/authorize?",
+        ),
+    ],
+)
+def test_google_and_github_configurations_start(
+    built_stack, docker_client, settings, tmp_path, provider, extra, authorize
+):
     """The hub starts with each provider's settings and sends the browser to that provider (not followed)."""
     secrets_dir, access_dir = tmp_path / "secrets", tmp_path / "access"
     run_hubstack("secrets", "init", env={"HUBSTACK_SECRETS_DIR": str(secrets_dir)})
     write_secret(secrets_dir, "oauth_client_secret", CLIENT_SECRET)
     access_dir.mkdir()
     (access_dir / "approvals.csv").write_text("someone@example.org,,\n")
-    env = {"HUBSTACK_NAME": f"{NAME}-bad", "DEV_MODE": "0", "HUBSTACK_OAUTH_PROVIDER": provider, "OAUTH_CLIENT_ID": "ci-app",
-           "OAUTH_CALLBACK_URL": f"{HUB}/hub/oauth_callback", "HUBSTACK_ACCESS_SOURCES": "list", **extra}
+    env = {
+        "HUBSTACK_NAME": f"{NAME}-bad",
+        "DEV_MODE": "0",
+        "HUBSTACK_OAUTH_PROVIDER": provider,
+        "OAUTH_CLIENT_ID": "ci-app",
+        "OAUTH_CALLBACK_URL": f"{HUB}/hub/oauth_callback",
+        "HUBSTACK_ACCESS_SOURCES": "list",
+        **extra,
+    }
     container = docker_client.containers.run(
-        settings.names.image("hub"), environment=env, detach=True,
-        volumes={str(secrets_dir): {"bind": "/run/secrets/hubstack", "mode": "ro"},
-                 str(access_dir): {"bind": "/srv/hubstack/access", "mode": "ro"}})
+        settings.names.image("hub"),
+        environment=env,
+        detach=True,
+        volumes={
+            str(secrets_dir): {"bind": "/run/secrets/hubstack", "mode": "ro"},
+            str(access_dir): {"bind": "/srv/hubstack/access", "mode": "ro"},
+        },
+    )
     # The hub's own port: alone, outside Compose, its proxy cannot reach it by the name "hub".
-    ask = ("import http.client as h; c = h.HTTPConnection('127.0.0.1', 8081, timeout=5); "
-           "c.request('GET', '/hub/oauth_login'); r = c.getresponse(); print(r.status, r.getheader('Location'))")
+    ask = (
+        "import http.client as h; c = h.HTTPConnection('127.0.0.1', 8081, timeout=5); "
+        "c.request('GET', '/hub/oauth_login'); r = c.getresponse(); print(r.status, r.getheader('Location'))"
+    )
     try:
         wait_for(lambda: container.exec_run(["python3", "-c", ask]).exit_code == 0, 120, f"the {provider} hub")
         status, location = container.exec_run(["python3", "-c", ask]).output.decode().split(maxsplit=1)
         assert status == "302" and location.startswith(authorize), location
-        assert "client_id=ci-app" in location and f"redirect_uri=http%3A%2F%2F127.0.0.1%3A{PORT}%2Fhub%2Foauth_callback" in location
+        assert (
+            "client_id=ci-app" in location
+            and f"redirect_uri=http%3A%2F%2F127.0.0.1%3A{PORT}%2Fhub%2Foauth_callback" in location
+        )
     finally:
         container.remove(force=True)
 
@@ -282,8 +342,12 @@ def test_spawn_is_checked_again(production, docker_client, settings):
     researcher.session.get(researcher.url("/hub/spawn"), timeout=60)  # the browser's "Start My Server"
 
     def spawn_decisions():
-        return [a["decision"] for a in audit(docker_client, settings)
-                if a["user"] == "spawner@example.org" and a["event"] == "spawn"]
+        return [
+            a["decision"]
+            for a in audit(docker_client, settings)
+            if a["user"] == "spawner@example.org" and a["event"] == "spawn"
+        ]
+
     wait_for(spawn_decisions, 30, "the spawn's access check")
     assert spawn_decisions() == ["denied"], audit(docker_client, settings)[-6:]
     time.sleep(2)  # a refused spawn must not start anything late either
@@ -334,8 +398,14 @@ def test_a_running_server_rides_out_a_registry_blip(production, docker_client, s
     production["registry"].mode("500")
     try:
         since = len(audit(docker_client, settings))
-        wait_for(lambda: any(a["event"] == "recheck" and a["user"] == "approved@example.org" and a["source"] == "cache"
-                             for a in audit(docker_client, settings)[since:]), RECHECK * 3, "a re-check during the outage")
+        wait_for(
+            lambda: any(
+                a["event"] == "recheck" and a["user"] == "approved@example.org" and a["source"] == "cache"
+                for a in audit(docker_client, settings)[since:]
+            ),
+            RECHECK * 3,
+            "a re-check during the outage",
+        )
     finally:
         production["registry"].mode("normal")
     assert len(containers_of(docker_client, "approved@example.org")) == 1
@@ -350,18 +420,27 @@ def test_revoked_approval_stops_the_server_and_ends_the_session(production, dock
     took = time.monotonic() - revoked
     page = researcher.session.get(researcher.url("/hub/home"), timeout=30, allow_redirects=False)
     assert page.status_code == 302 and "/hub/login" in page.headers["Location"]
-    assert researcher.session.get(researcher.server_url + "api/status", timeout=30, allow_redirects=False).status_code != 200
+    assert (
+        researcher.session.get(researcher.server_url + "api/status", timeout=30, allow_redirects=False).status_code
+        != 200
+    )
     last = [a for a in audit(docker_client, settings) if a["user"] == "approved@example.org"][-1]
     assert (last["event"], last["decision"]) == ("recheck", "denied")
-    print(f"\nrevocation: server stopped and session ended {took:.1f} s after the registry revoked (re-check every {RECHECK} s)")
+    print(
+        f"\nrevocation: server stopped and session ended {took:.1f} s after the registry revoked (re-check every {RECHECK} s)"
+    )
 
 
 # -- the audit trail ---------------------------------------------------------------------------
 def test_audit_log_has_one_line_per_decision_and_no_secret(production, docker_client, settings):
     lines = audit(docker_client, settings)
     logins = [a for a in lines if a["event"] == "login"]
-    for email, decision in [("stranger@example.org", "denied"), ("unverified@example.org", "denied"),
-                            ("blip-500@example.org", "unavailable"), ("blip-hang@example.org", "unavailable")]:
+    for email, decision in [
+        ("stranger@example.org", "denied"),
+        ("unverified@example.org", "denied"),
+        ("blip-500@example.org", "unavailable"),
+        ("blip-hang@example.org", "unavailable"),
+    ]:
         mine = [a for a in logins if a["user"] == email]
         assert [a["decision"] for a in mine] == [decision], (email, mine)
     assert [a["decision"] for a in logins if a["user"] == "expired@example.org"] == ["expired", "approved"]

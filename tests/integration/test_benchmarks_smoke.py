@@ -17,8 +17,13 @@ def test_quick_benchmarks_run_and_clean_up_after_themselves(hub, docker_client, 
         return {c.name for c in docker_client.containers.list(all=True, filters={"label": f"hubstack.instance={NAME}"})}
 
     volumes_before, containers_before = {v.name for v in docker_client.volumes.list()}, containers()
-    result = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--running", f"{NAME}:{PORT}",
-                             "--results", str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=1200)
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--running", f"{NAME}:{PORT}", "--results", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     print(result.stdout)
 

@@ -7,8 +7,11 @@ from helpers import NAME, PORT, run_hubstack
 
 def rows(output):
     """{check name: (status, what was found)} from doctor's table: status, name, found in fixed columns."""
-    return {line[6:24].strip(): (line[:5].strip(), line[25:].strip())
-            for line in output.splitlines() if line[:5].strip() in ("ok", "warn", "fail")}
+    return {
+        line[6:24].strip(): (line[:5].strip(), line[25:].strip())
+        for line in output.splitlines()
+        if line[:5].strip() in ("ok", "warn", "fail")
+    }
 
 
 def test_doctor_finds_nothing_to_fix_with_the_running_hub(hub):
@@ -30,8 +33,12 @@ def test_doctor_names_what_to_fix(built_stack, tmp_path):
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         port = squatter.getsockname()[1]
-        env = {"HUBSTACK_NAME": f"{NAME}-bad", "HUBSTACK_PORT": str(port), "DEV_MODE": "0",
-               "HUBSTACK_SECRETS_DIR": str(secrets_dir)}
+        env = {
+            "HUBSTACK_NAME": f"{NAME}-bad",
+            "HUBSTACK_PORT": str(port),
+            "DEV_MODE": "0",
+            "HUBSTACK_SECRETS_DIR": str(secrets_dir),
+        }
         result = run_hubstack("doctor", env=env, check=False)
     table = rows(result.stdout)
     assert result.returncode == 1, result.stdout

@@ -50,11 +50,17 @@ def make_ca(common_name):
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     return key, cert
 
 
@@ -62,12 +68,18 @@ def make_leaf(ca, names):
     ca_key, ca_cert = ca
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
-            .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
     return key, cert
 
 
@@ -76,7 +88,9 @@ def pem(cert):
 
 
 def key_pem(key):
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 # -- a client that connects to 127.0.0.1 as if DOMAIN resolved there --------------------
@@ -196,20 +210,38 @@ def pebble(https_instance, docker_client, settings, tmp_path_factory):
     (folder / "listener-ca.pem").write_bytes(pem(minica[1]))
     (folder / "cert.pem").write_bytes(pem(cert))
     (folder / "key.pem").write_bytes(key_pem(key))
-    (folder / "pebble-config.json").write_text(json.dumps({"pebble": {
-        "listenAddress": "0.0.0.0:14000", "managementListenAddress": "0.0.0.0:15000",
-        "certificate": "/srv/pebble/cert.pem", "privateKey": "/srv/pebble/key.pem",
-        "httpPort": 5002, "tlsPort": 5001, "ocspResponderURL": "", "externalAccountBindingRequired": False}}))
+    (folder / "pebble-config.json").write_text(
+        json.dumps(
+            {
+                "pebble": {
+                    "listenAddress": "0.0.0.0:14000",
+                    "managementListenAddress": "0.0.0.0:15000",
+                    "certificate": "/srv/pebble/cert.pem",
+                    "privateKey": "/srv/pebble/key.pem",
+                    "httpPort": 5002,
+                    "tlsPort": 5001,
+                    "ocspResponderURL": "",
+                    "externalAccountBindingRequired": False,
+                }
+            }
+        )
+    )
     container = docker_client.containers.create(
-        settings.names.image("test-services"), ["pebble", "-config", "/srv/pebble/pebble-config.json"],
-        name=f"{NAME}-test-pebble", labels={**settings.names.labels(), "hubstack.role": "test-service"}, detach=True,
+        settings.names.image("test-services"),
+        ["pebble", "-config", "/srv/pebble/pebble-config.json"],
+        name=f"{NAME}-test-pebble",
+        labels={**settings.names.labels(), "hubstack.role": "test-service"},
+        detach=True,
         environment={"PEBBLE_VA_ALWAYS_VALID": "1", "PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0"},
-        volumes={str(folder): {"bind": "/srv/pebble", "mode": "ro"}})
+        volumes={str(folder): {"bind": "/srv/pebble", "mode": "ro"}},
+    )
     docker_client.networks.get(settings.names.network).connect(container, aliases=["pebble"])
     container.start()
     # Pebble makes a new issuing root at every start; its management endpoint gives it out.
-    ask = ("import ssl, urllib.request as u; c = ssl.create_default_context(cafile='/srv/pebble/listener-ca.pem'); "
-           "print(u.urlopen('https://localhost:15000/roots/0', context=c, timeout=5).read().decode())")
+    ask = (
+        "import ssl, urllib.request as u; c = ssl.create_default_context(cafile='/srv/pebble/listener-ca.pem'); "
+        "print(u.urlopen('https://localhost:15000/roots/0', context=c, timeout=5).read().decode())"
+    )
     wait_for(lambda: container.exec_run(["python3", "-c", ask]).exit_code == 0, 60, "pebble's management endpoint")
     root = container.exec_run(["python3", "-c", ask]).output.decode()
     assert "BEGIN CERTIFICATE" in root, root
@@ -231,23 +263,36 @@ def test_plain_http_on_a_public_address_is_refused_by_the_cli_and_the_hub(built_
     try:
         assert container.wait(timeout=120)["StatusCode"] != 0
         log = container.logs(stdout=False, stderr=True).decode().strip().splitlines()
-        assert log[-1].startswith("hubstack: ") and "HUBSTACK_HTTPS is off but HUBSTACK_BIND=0.0.0.0" in log[-1], log[-5:]
+        assert log[-1].startswith("hubstack: ") and "HUBSTACK_HTTPS is off but HUBSTACK_BIND=0.0.0.0" in log[-1], log[
+            -5:
+        ]
     finally:
         container.remove(force=True)
 
 
-@pytest.mark.parametrize("case,message", [
-    ("unknown mode", "HUBSTACK_HTTPS='tls' is not known: use off, acme, files or self-signed"),
-    ("acme without e-mail", "HUBSTACK_HTTPS=acme needs HUBSTACK_ACME_EMAIL"),
-    ("domain with a scheme", "HUBSTACK_DOMAIN='https://hub.example.org' is not a DNS name"),
-    ("files missing", "HUBSTACK_HTTPS=files but {secrets}/tls_fullchain.pem is missing"),
-    ("key readable by all", "{secrets}/tls_privkey.pem can be read by others: run `chmod 600 {secrets}/tls_privkey.pem`"),
-])
+@pytest.mark.parametrize(
+    "case,message",
+    [
+        ("unknown mode", "HUBSTACK_HTTPS='tls' is not known: use off, acme, files or self-signed"),
+        ("acme without e-mail", "HUBSTACK_HTTPS=acme needs HUBSTACK_ACME_EMAIL"),
+        ("domain with a scheme", "HUBSTACK_DOMAIN='https://hub.example.org' is not a DNS name"),
+        ("files missing", "HUBSTACK_HTTPS=files but {secrets}/tls_fullchain.pem is missing"),
+        (
+            "key readable by all",
+            "{secrets}/tls_privkey.pem can be read by others: run `chmod 600 {secrets}/tls_privkey.pem`",
+        ),
+    ],
+)
 def test_bad_https_settings_stop_the_cli_with_one_line(tmp_path, case, message):
     secrets = tmp_path / "secrets"
     secrets.mkdir()
-    env = {"HUBSTACK_NAME": f"{NAME}-bad", "HUBSTACK_SECRETS_DIR": str(secrets), **HTTPS_ENV,
-           "HUBSTACK_DOMAIN": "hub.example.org", "HUBSTACK_HTTPS": "files"}
+    env = {
+        "HUBSTACK_NAME": f"{NAME}-bad",
+        "HUBSTACK_SECRETS_DIR": str(secrets),
+        **HTTPS_ENV,
+        "HUBSTACK_DOMAIN": "hub.example.org",
+        "HUBSTACK_HTTPS": "files",
+    }
     if case == "unknown mode":
         env["HUBSTACK_HTTPS"] = "tls"
     elif case == "acme without e-mail":
@@ -272,7 +317,9 @@ def published(env, cli=True):
     if not cli:
         environment.pop("HUBSTACK_HUB_BIND", None)
         environment.pop("COMPOSE_PROFILES", None)
-    result = subprocess.run(compose.argv(settings, REPO, "config"), env=environment, capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        compose.argv(settings, REPO, "config"), env=environment, capture_output=True, text=True, check=True
+    )
     services = yaml.safe_load(result.stdout)["services"]
     ports = {}
     for name, service in services.items():
@@ -302,7 +349,9 @@ def test_the_tls_service_starts_only_in_its_profile(built_stack, docker_client):
     settings = load(environ=INSTANCE_ENV)
     assert not docker_client.containers.list(all=True, filters={"name": f"^{NAME}-tls$"})
     by_hand = {k: v for k, v in compose.environment(settings).items() if k != "COMPOSE_PROFILES"}
-    subprocess.run(compose.argv(settings, REPO, "up", "--no-start"), env=by_hand, capture_output=True, text=True, check=True)
+    subprocess.run(
+        compose.argv(settings, REPO, "up", "--no-start"), env=by_hand, capture_output=True, text=True, check=True
+    )
     names = [c.name for c in docker_client.containers.list(all=True, filters={"label": f"hubstack.instance={NAME}"})]
     assert f"{NAME}-hub" in names and f"{NAME}-tls" not in names, names
 
@@ -310,9 +359,15 @@ def test_the_tls_service_starts_only_in_its_profile(built_stack, docker_client):
 # -- the three modes -------------------------------------------------------------------------
 def test_acme_certificate_is_issued_served_and_renewed_without_a_failed_request(pebble, docker_client):
     window = 1 - RENEW_AFTER / PEBBLE_LIFETIME
-    env = {**HTTPS_ENV, "HUBSTACK_HTTPS": "acme", "HUBSTACK_ACME_EMAIL": "ops@example.org",
-           "HUBSTACK_ACME_CA": "https://pebble:14000/dir", "HUBSTACK_ACME_CA_ROOT": str(pebble["listener_ca"]),
-           "HUBSTACK_TLS_RENEW_INTERVAL": str(RENEW_CHECK), "HUBSTACK_TLS_RENEW_WINDOW": f"{window:.12f}"}
+    env = {
+        **HTTPS_ENV,
+        "HUBSTACK_HTTPS": "acme",
+        "HUBSTACK_ACME_EMAIL": "ops@example.org",
+        "HUBSTACK_ACME_CA": "https://pebble:14000/dir",
+        "HUBSTACK_ACME_CA_ROOT": str(pebble["listener_ca"]),
+        "HUBSTACK_TLS_RENEW_INTERVAL": str(RENEW_CHECK),
+        "HUBSTACK_TLS_RENEW_WINDOW": f"{window:.12f}",
+    }
     result = run_hubstack("up", env=env, timeout=600)
     assert f"is up: https://{DOMAIN}:{HTTPS_PORT}" in result.stdout, result.stdout
     wait_for(lambda: serves(pebble["root"]), 90, "a certificate from pebble")
@@ -329,8 +384,10 @@ def test_acme_certificate_is_issued_served_and_renewed_without_a_failed_request(
         time.sleep(2)
     serials = hammer.serials()
     failures = hammer.failures
-    print(f"\nACME renewal: {len(hammer.results)} requests, {len(failures)} failed, "
-          f"{len(serials)} certificates served: {[s for s, _ in serials]}")
+    print(
+        f"\nACME renewal: {len(hammer.results)} requests, {len(failures)} failed, "
+        f"{len(serials)} certificates served: {[s for s, _ in serials]}"
+    )
     assert failures == [], failures[:5]
     # Each certificate was served until its renewal was due, the next one within a few checks of that.
     served = hammer.served()
@@ -346,7 +403,9 @@ def test_acme_certificate_is_issued_served_and_renewed_without_a_failed_request(
 def test_acme_hub_sees_https_and_websockets_pass(pebble, monkeypatch):
     """Log in and run code over the kernel websocket through Caddy; the hub marks its cookies Secure."""
     real = socket.getaddrinfo
-    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *a, **k: real("127.0.0.1" if host == DOMAIN else host, *a, **k))
+    monkeypatch.setattr(
+        socket, "getaddrinfo", lambda host, *a, **k: real("127.0.0.1" if host == DOMAIN else host, *a, **k)
+    )
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(pebble["root"]))
     monkeypatch.setenv("WEBSOCKET_CLIENT_CA_BUNDLE", str(pebble["root"]))
     researcher = BrowserUser(f"https://{DOMAIN}:{HTTPS_PORT}", "tls-user")
@@ -413,8 +472,10 @@ def test_provided_files_are_served_and_replaced_without_a_restart(https_instance
         deadline = time.monotonic() + 90
         while not any(s == second for s, _ in hammer.serials()):
             if time.monotonic() > deadline:
-                pytest.fail(f"the new certificate was not served within 90 s; {len(hammer.results)} requests, "
-                            f"last {hammer.results[-3:]}; terminator's log:\n{tls.logs(tail=15).decode(errors='replace')}")
+                pytest.fail(
+                    f"the new certificate was not served within 90 s; {len(hammer.results)} requests, "
+                    f"last {hammer.results[-3:]}; terminator's log:\n{tls.logs(tail=15).decode(errors='replace')}"
+                )
             time.sleep(0.5)
         time.sleep(1)
     print(f"\nfiles reload: {len(hammer.results)} requests, {len(hammer.failures)} failed")

@@ -7,8 +7,9 @@ OTHER = {"HUBSTACK_NAME": f"{NAME}2", "HUBSTACK_PORT": "8102"}
 
 
 def names(client, kind, instance):
-    items = getattr(client, kind).list(**({"all": True} if kind == "containers" else {}),
-                                       filters={"label": [f"hubstack.instance={instance}"]})
+    items = getattr(client, kind).list(
+        **({"all": True} if kind == "containers" else {}), filters={"label": [f"hubstack.instance={instance}"]}
+    )
     return {(i.name, i.id) for i in items}
 
 

@@ -15,8 +15,13 @@ from helpers import NAME, health_ok, run_hubstack, wait_for
 from hubclient import BrowserUser, HubError, KernelDied
 
 MEM, PIDS = 384 * 1024**2, 128
-CONFINED = {"HUBSTACK_USER_MEM_LIMIT": "384M", "HUBSTACK_USER_CPU_LIMIT": "0.5", "HUBSTACK_USER_PIDS_LIMIT": str(PIDS),
-            "HUBSTACK_IDLE_TIMEOUT": "0", "HUBSTACK_SPAWN_CONCURRENCY": "1"}
+CONFINED = {
+    "HUBSTACK_USER_MEM_LIMIT": "384M",
+    "HUBSTACK_USER_CPU_LIMIT": "0.5",
+    "HUBSTACK_USER_PIDS_LIMIT": str(PIDS),
+    "HUBSTACK_IDLE_TIMEOUT": "0",
+    "HUBSTACK_SPAWN_CONCURRENCY": "1",
+}
 IDLE_TIMEOUT = 20
 
 
@@ -33,10 +38,12 @@ def stop_all(client):
 @pytest.fixture(scope="module")
 def restart(hub, docker_client):
     """restart(**settings): the test hub again, with these settings on top of the dev-mode ones."""
+
     def restart_with(**env):
         stop_all(docker_client)
         run_hubstack("up", env=env, timeout=600)
         return hub
+
     yield restart_with
     stop_all(docker_client)
     run_hubstack("up", timeout=600)  # back to the defaults the other modules use
@@ -66,7 +73,7 @@ def neighbour_answers(hub, neighbour):
 
 def test_user_container_is_confined(confined, docker_client, settings):
     user = BrowserUser.with_server(confined, "confined")
-    container, = user_servers(docker_client, "confined")
+    (container,) = user_servers(docker_client, "confined")
     host = container.attrs["HostConfig"]
     assert (host["Memory"], host["MemorySwap"], host["PidsLimit"]) == (MEM, MEM, PIDS)
     assert host["CpuQuota"] / host["CpuPeriod"] == 0.5
@@ -77,24 +84,28 @@ def test_user_container_is_confined(confined, docker_client, settings):
     assert not any("docker.sock" in (m.get("Source") or "") for m in mounts.values())
     # From inside, as the researcher's code sees it.
     kernel = user.start_kernel()["id"]
-    out, error = user.run(kernel, (
-        "import os\n"
-        "status = dict(l.split(':', 1) for l in open('/proc/self/status'))\n"
-        "print(os.getuid(), status['CapEff'].strip(), status['CapBnd'].strip(), status['NoNewPrivs'].strip())\n"
-        "print(os.path.exists('/var/run/docker.sock'))"
-    ))
+    out, error = user.run(
+        kernel,
+        (
+            "import os\n"
+            "status = dict(l.split(':', 1) for l in open('/proc/self/status'))\n"
+            "print(os.getuid(), status['CapEff'].strip(), status['CapBnd'].strip(), status['NoNewPrivs'].strip())\n"
+            "print(os.path.exists('/var/run/docker.sock'))"
+        ),
+    )
     assert error is None
     assert out.split() == ["1000", "0000000000000000", "0000000000000000", "1", "False"]
 
 
 def test_memory_hog_is_stopped_alone(confined, neighbour, docker_client):
     hog = BrowserUser.with_server(confined, "hog")
-    assert hog.server_api("PUT", "/contents/precious.txt", json={
-        "type": "file", "format": "text", "content": "three weeks of results"}).status_code in (200, 201)
+    assert hog.server_api(
+        "PUT", "/contents/precious.txt", json={"type": "file", "format": "text", "content": "three weeks of results"}
+    ).status_code in (200, 201)
     kernel = hog.start_kernel()["id"]
     out, error = hog.run(kernel, "import os; print(os.getpid())")
     hog_pid = out.strip()
-    container, = user_servers(docker_client, "hog")
+    (container,) = user_servers(docker_client, "hog")
     answers = []
     done = threading.Event()
 
@@ -132,15 +143,20 @@ def _kernel_answers(user, kernel):
 
 def test_fork_bomb_is_stopped_alone(confined, neighbour, docker_client):
     bomber = BrowserUser.with_server(confined, "bomber")
-    assert bomber.server_api("PUT", "/contents/precious.txt", json={
-        "type": "file", "format": "text", "content": "the only copy"}).status_code in (200, 201)
+    assert bomber.server_api(
+        "PUT", "/contents/precious.txt", json={"type": "file", "format": "text", "content": "the only copy"}
+    ).status_code in (200, 201)
     kernel = bomber.start_kernel()["id"]
-    out, error = bomber.run(kernel, "import subprocess\n"
-                                    "subprocess.Popen(['bash', '-c', 'f() { f | f & }; f'])\nprint('lit')")
+    out, error = bomber.run(
+        kernel, "import subprocess\nsubprocess.Popen(['bash', '-c', 'f() { f | f & }; f'])\nprint('lit')"
+    )
     assert (out, error) == ("lit\n", None)
-    container, = user_servers(docker_client, "bomber")
-    wait_for(lambda: container.stats(stream=False)["pids_stats"].get("current", 0) >= PIDS - 5, 60,
-             "the fork bomb to reach the process limit")
+    (container,) = user_servers(docker_client, "bomber")
+    wait_for(
+        lambda: container.stats(stream=False)["pids_stats"].get("current", 0) >= PIDS - 5,
+        60,
+        "the fork bomb to reach the process limit",
+    )
     for _ in range(5):  # the bomb keeps trying; everyone else is unaffected
         assert container.stats(stream=False)["pids_stats"]["current"] <= PIDS
         assert neighbour_answers(confined, neighbour)
@@ -160,8 +176,9 @@ def test_spawns_beyond_the_limit_are_asked_to_wait(confined, docker_client):
     # spawn it started), so the first spawn is surely pending (HUBSTACK_SPAWN_CONCURRENCY=1):
     # a server starts in about a second, too fast to ask after the first answer.
     answers = []
-    asking = threading.Thread(target=lambda: answers.append(
-        first.session.get(first.url("/hub/spawn"), timeout=60, allow_redirects=False)))
+    asking = threading.Thread(
+        target=lambda: answers.append(first.session.get(first.url("/hub/spawn"), timeout=60, allow_redirects=False))
+    )
     asking.start()
     time.sleep(0.3)
     busy = second.session.get(second.url("/hub/spawn"), timeout=60)
@@ -183,8 +200,9 @@ def test_idle_servers_are_culled_and_their_volumes_stay(restart, docker_client, 
     hub = restart(HUBSTACK_IDLE_TIMEOUT=str(IDLE_TIMEOUT))
     asked = time.monotonic()
     sleepy = BrowserUser.with_server(hub, "sleepy")
-    assert sleepy.server_api("PUT", "/contents/notes.txt", json={
-        "type": "file", "format": "text", "content": "left for lunch"}).status_code in (200, 201)
+    assert sleepy.server_api(
+        "PUT", "/contents/notes.txt", json={"type": "file", "format": "text", "content": "left for lunch"}
+    ).status_code in (200, 201)
     # Idle from now on: culled after the timeout, on the culler's next round (every 10 s).
     wait_for(lambda: not user_servers(docker_client, "sleepy"), IDLE_TIMEOUT + 60, "the idle server to be culled")
     culled_after = time.monotonic() - asked

@@ -9,14 +9,17 @@ MARKER = "results/keep-me.txt"
 
 def write_marker_and_edit_demo(user):
     kernel = user.start_kernel()
-    _, error = user.run(kernel["id"], (
-        "import os, json\n"
-        "os.makedirs('/home/jovyan/results', exist_ok=True)\n"
-        f"open('/home/jovyan/{MARKER}', 'w').write('genome results')\n"
-        "nb = json.load(open('/home/jovyan/demo.ipynb'))\n"
-        "nb['cells'].append({'cell_type': 'markdown', 'metadata': {}, 'source': ['my own notes']})\n"
-        "json.dump(nb, open('/home/jovyan/demo.ipynb', 'w'))"
-    ))
+    _, error = user.run(
+        kernel["id"],
+        (
+            "import os, json\n"
+            "os.makedirs('/home/jovyan/results', exist_ok=True)\n"
+            f"open('/home/jovyan/{MARKER}', 'w').write('genome results')\n"
+            "nb = json.load(open('/home/jovyan/demo.ipynb'))\n"
+            "nb['cells'].append({'cell_type': 'markdown', 'metadata': {}, 'source': ['my own notes']})\n"
+            "json.dump(nb, open('/home/jovyan/demo.ipynb', 'w'))"
+        ),
+    )
     assert error is None
 
 

@@ -26,8 +26,13 @@ def saved_image_contains(image, needles):
 def test_the_canary_is_found_where_it_is(docker_client, settings, built_stack):
     """The search itself works: a value written into a layer is found."""
     canary = b"hubstack-canary-5b0d7c1e"
-    container = docker_client.containers.run(settings.names.image("hub"), ["sh", "-c", f"echo {canary.decode()} > /tmp/c"],
-                                             detach=True, user="0", labels=settings.names.labels())
+    container = docker_client.containers.run(
+        settings.names.image("hub"),
+        ["sh", "-c", f"echo {canary.decode()} > /tmp/c"],
+        detach=True,
+        user="0",
+        labels=settings.names.labels(),
+    )
     container.wait(timeout=60)
     image = container.commit(repository=f"{settings.name}-canary", tag="test")
     try:

@@ -28,16 +28,25 @@ SVC = f"{NAME}svc"
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 SVC_HTTPS_PORT = PORT + 352  # 8453 for the default 8101
 # HTTPS by Caddy's own CA: the service runs the whole stack, hub and terminator.
-SVC_ENV = {**INSTANCE_ENV, "HUBSTACK_NAME": SVC, "HUBSTACK_PORT": str(PORT + 30), "HUBSTACK_HTTPS": "self-signed",
-           "HUBSTACK_HTTPS_PORT": str(SVC_HTTPS_PORT), "HUBSTACK_HTTP_PORT": str(PORT + 389)}
+SVC_ENV = {
+    **INSTANCE_ENV,
+    "HUBSTACK_NAME": SVC,
+    "HUBSTACK_PORT": str(PORT + 30),
+    "HUBSTACK_HTTPS": "self-signed",
+    "HUBSTACK_HTTPS_PORT": str(SVC_HTTPS_PORT),
+    "HUBSTACK_HTTP_PORT": str(PORT + 389),
+}
 
 
 def https_ok():
     """The hub answers through the terminator (the chain itself is checked in test_https)."""
     try:
-        return requests.get(f"https://localhost:{SVC_HTTPS_PORT}/hub/health", verify=False, timeout=3).status_code == 200
+        return (
+            requests.get(f"https://localhost:{SVC_HTTPS_PORT}/hub/health", verify=False, timeout=3).status_code == 200
+        )
     except requests.RequestException:
         return False
+
 
 SYSTEMD_HOST = Image("systemd-host", "tests/systemd")
 UNIT = f"hubstack-{SVC}.service"
@@ -57,8 +66,9 @@ def machine(built_stack, docker_client, settings, svc_settings):
     Builder(docker_client, settings, REPO, echo=lambda *_: None).run(images=(SYSTEMD_HOST,))
     # "A machine with built images": the session's images under this instance's names.
     for role in [i.role for i in IMAGES] + ["environment:current"]:
-        docker_client.images.get(settings.names.image(role)).tag(svc_settings.names.image(role.split(":")[0]),
-                                                            role.partition(":")[2] or "latest")
+        docker_client.images.get(settings.names.image(role)).tag(
+            svc_settings.names.image(role.split(":")[0]), role.partition(":")[2] or "latest"
+        )
     name = f"{SVC}-test-systemd"
     for old in docker_client.containers.list(all=True, filters={"name": f"^{name}$"}):
         old.remove(force=True)
@@ -66,23 +76,36 @@ def machine(built_stack, docker_client, settings, svc_settings):
     # needs CAP_SYS_ADMIN for its mounts and its own cgroup v1 hierarchies, writable. The host's
     # network, as on a VM: `serve` waits for the hub on the host's loopback, where it is published.
     container = docker_client.containers.run(
-        settings.names.image(SYSTEMD_HOST.role), name=name, detach=True, network_mode="host",
-        cap_add=["SYS_ADMIN"], security_opt=["seccomp=unconfined", "apparmor=unconfined"],
+        settings.names.image(SYSTEMD_HOST.role),
+        name=name,
+        detach=True,
+        network_mode="host",
+        cap_add=["SYS_ADMIN"],
+        security_opt=["seccomp=unconfined", "apparmor=unconfined"],
         labels={**settings.names.labels(), "hubstack.role": "test-systemd"},
         tmpfs={"/run": "", "/run/lock": "", "/tmp": ""},
-        volumes={"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"},  # cgroup v1 hierarchies for systemd
-                 "/var/run/docker.sock": {"bind": "/run/docker.sock", "mode": "rw"},
-                 str(REPO): {"bind": str(REPO), "mode": "rw"}},
+        volumes={
+            "/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"},  # cgroup v1 hierarchies for systemd
+            "/var/run/docker.sock": {"bind": "/run/docker.sock", "mode": "rw"},
+            str(REPO): {"bind": str(REPO), "mode": "rw"},
+        },
     )
     try:
+
         def booted():
             return run(container, "timeout", "60", "systemctl", "is-system-running", "--wait")[1].strip()
 
         wait_for(lambda: booted() in ("running", "degraded"), 90, f"systemd in {name} to boot")  # the bus comes first
         print(f"systemd in {name}: {booted()}\n{run(container, 'systemctl', '--failed', '--no-pager')[1]}")
         # The operator's `hubstack`: this checkout, run by Debian's Python and packages.
-        run(container, "sh", "-c", f"printf '#!/bin/sh\\nPYTHONPATH={REPO} exec python3 -m hubstack \"$@\"\\n' "
-                                   "> /usr/local/bin/hubstack && chmod 755 /usr/local/bin/hubstack", check=True)
+        run(
+            container,
+            "sh",
+            "-c",
+            f"printf '#!/bin/sh\\nPYTHONPATH={REPO} exec python3 -m hubstack \"$@\"\\n' "
+            "> /usr/local/bin/hubstack && chmod 755 /usr/local/bin/hubstack",
+            check=True,
+        )
         yield container
     finally:
         container.remove(force=True)
@@ -118,11 +141,15 @@ def hub_or_none(docker_client):
     return found[0] if found else None
 
 
-@pytest.mark.parametrize("insecure", [
-    {"DEV_MODE": "1", "HUBSTACK_BIND": "0.0.0.0"},  # dev mode open to the network
-    {"DEV_MODE": "0", "HUBSTACK_OAUTH_PROVIDER": "", "HUBSTACK_ACCESS_SOURCES": ""},  # production, no log-in
-    {"DEV_MODE": "0", "HUBSTACK_ALLOW_INSECURE_DEV": "1"},
-], ids=["dev-on-all-interfaces", "production-without-login", "production-allowing-insecure-dev"])
+@pytest.mark.parametrize(
+    "insecure",
+    [
+        {"DEV_MODE": "1", "HUBSTACK_BIND": "0.0.0.0"},  # dev mode open to the network
+        {"DEV_MODE": "0", "HUBSTACK_OAUTH_PROVIDER": "", "HUBSTACK_ACCESS_SOURCES": ""},  # production, no log-in
+        {"DEV_MODE": "0", "HUBSTACK_ALLOW_INSECURE_DEV": "1"},
+    ],
+    ids=["dev-on-all-interfaces", "production-without-login", "production-allowing-insecure-dev"],
+)
 def test_install_refuses_a_configuration_that_would_open_the_hub(machine, insecure):
     code, out, err = run(machine, "hubstack", "service", "install", env={**SVC_ENV, **insecure})
     assert code == 2, out + err
@@ -133,8 +160,9 @@ def test_install_refuses_a_configuration_that_would_open_the_hub(machine, insecu
 
 def test_install_needs_root(machine):
     code, out, err = run(machine, "hubstack", "service", "install", env=SVC_ENV, user="nobody")
-    assert code == 1 and err.strip() == ("hubstack: this needs root (it writes /etc/systemd/system and runs "
-                                         "systemctl): run it with sudo"), out + err
+    assert code == 1 and err.strip() == (
+        "hubstack: this needs root (it writes /etc/systemd/system and runs systemctl): run it with sudo"
+    ), out + err
     assert run(machine, "test", "-e", UNIT_PATH)[0] != 0
 
 

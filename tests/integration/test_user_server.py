@@ -17,11 +17,14 @@ def test_login_spawn_and_run_in_the_shared_environment(hub, docker_client, setti
     user = BrowserUser.with_server(hub, name)
     kernel = user.start_kernel()  # no name: the server's default kernel
     assert kernel["name"] == "python3"
-    out, error = user.run(kernel["id"], (
-        "import os, sys, numpy, pandas, matplotlib, scipy, sklearn, Bio, pysam\n"
-        "print(os.getuid(), sys.executable, os.stat('/home/jovyan').st_uid)\n"
-        "print(sorted(os.listdir('/home/jovyan')))"
-    ))
+    out, error = user.run(
+        kernel["id"],
+        (
+            "import os, sys, numpy, pandas, matplotlib, scipy, sklearn, Bio, pysam\n"
+            "print(os.getuid(), sys.executable, os.stat('/home/jovyan').st_uid)\n"
+            "print(sorted(os.listdir('/home/jovyan')))"
+        ),
+    )
     assert error is None
     uid, executable, home_owner = out.splitlines()[0].split()
     assert (uid, executable, home_owner) == ("1000", "/opt/conda/bin/python", "1000")
@@ -53,15 +56,18 @@ def test_escaping_of_an_email_matches_dockerspawner():
 def test_shared_environment_cannot_be_written(hub, docker_client, settings):
     user = BrowserUser.with_server(hub, "carol")
     kernel = user.start_kernel()
-    out, error = user.run(kernel["id"], (
-        "import errno\n"
-        "try:\n"
-        "    open('/opt/conda/evil.py', 'w').write('x')\n"
-        "    print('WROTE')\n"
-        "except OSError as e:\n"
-        "    print(errno.errorcode[e.errno])\n"
-        "print([l.split()[3].split(',')[0] for l in open('/proc/mounts') if l.split()[1] == '/opt/conda'])"
-    ))
+    out, error = user.run(
+        kernel["id"],
+        (
+            "import errno\n"
+            "try:\n"
+            "    open('/opt/conda/evil.py', 'w').write('x')\n"
+            "    print('WROTE')\n"
+            "except OSError as e:\n"
+            "    print(errno.errorcode[e.errno])\n"
+            "print([l.split()[3].split(',')[0] for l in open('/proc/mounts') if l.split()[1] == '/opt/conda'])"
+        ),
+    )
     assert error is None
     assert out.split("\n")[:2] == ["EROFS", "['ro']"], out
     # Not just permission bits: even root in the user's container cannot write.
@@ -77,15 +83,21 @@ def test_users_do_not_see_each_others_files(hub, docker_client, settings):
     _, error = dave.run(k["id"], "open('/home/jovyan/dave-secret.txt', 'w').write('only dave')")
     assert error is None
     k = erin.start_kernel()
-    out, error = erin.run(k["id"], (
-        "import os\n"
-        "print(os.path.exists('/home/jovyan/dave-secret.txt'))\n"
-        "print(sorted(l.split()[1] for l in open('/proc/mounts') if l.split()[1].startswith(('/home', '/opt'))))"
-    ))
+    out, error = erin.run(
+        k["id"],
+        (
+            "import os\n"
+            "print(os.path.exists('/home/jovyan/dave-secret.txt'))\n"
+            "print(sorted(l.split()[1] for l in open('/proc/mounts') if l.split()[1].startswith(('/home', '/opt'))))"
+        ),
+    )
     assert error is None
     assert out.splitlines() == ["False", "['/home/jovyan', '/opt/conda']"], out
     erin_mounts = docker_client.containers.get(f"{settings.names.user_prefix}-erin").attrs["Mounts"]
-    assert {m.get("Name") for m in erin_mounts} == {f"{settings.name}-home-erin", current_env_volume(docker_client, settings)}
+    assert {m.get("Name") for m in erin_mounts} == {
+        f"{settings.name}-home-erin",
+        current_env_volume(docker_client, settings),
+    }
     # Nor through the hub: erin's cookies do not open dave's server.
     response = erin.session.get(dave.server_url + "api/contents/dave-secret.txt", allow_redirects=True, timeout=30)
     assert "only dave" not in response.text
@@ -95,18 +107,22 @@ def test_users_do_not_see_each_others_files(hub, docker_client, settings):
 def test_demo_notebook_runs_top_to_bottom(hub):
     user = BrowserUser.with_server(hub, "frank")
     kernel = user.start_kernel()
-    out, error = user.run(kernel["id"], (
-        "import subprocess\n"
-        "r = subprocess.run(['jupyter', 'nbconvert', '--to', 'notebook', '--execute', 'demo.ipynb',"
-        " '--output', '/tmp/demo-run.ipynb'], capture_output=True, text=True, cwd='/home/jovyan')\n"
-        "print(r.returncode)\n"
-        "import json\n"
-        "cells = [c for c in json.load(open('/tmp/demo-run.ipynb'))['cells'] if c['cell_type'] == 'code']\n"
-        "print(len(cells), sum(1 for c in cells if c['execution_count']),"
-        " sum(1 for c in cells for o in c['outputs'] if o['output_type'] == 'error'),"
-        " sum(1 for c in cells for o in c['outputs'] if 'image/png' in o.get('data', {})))\n"
-        "print(r.stderr[-2000:])"
-    ), timeout=300)
+    out, error = user.run(
+        kernel["id"],
+        (
+            "import subprocess\n"
+            "r = subprocess.run(['jupyter', 'nbconvert', '--to', 'notebook', '--execute', 'demo.ipynb',"
+            " '--output', '/tmp/demo-run.ipynb'], capture_output=True, text=True, cwd='/home/jovyan')\n"
+            "print(r.returncode)\n"
+            "import json\n"
+            "cells = [c for c in json.load(open('/tmp/demo-run.ipynb'))['cells'] if c['cell_type'] == 'code']\n"
+            "print(len(cells), sum(1 for c in cells if c['execution_count']),"
+            " sum(1 for c in cells for o in c['outputs'] if o['output_type'] == 'error'),"
+            " sum(1 for c in cells for o in c['outputs'] if 'image/png' in o.get('data', {})))\n"
+            "print(r.stderr[-2000:])"
+        ),
+        timeout=300,
+    )
     assert error is None, error
     returncode, counts = out.splitlines()[:2]
     code_cells, executed, errors, figures = map(int, counts.split())
@@ -143,7 +159,9 @@ def test_status_reports_servers_volumes_and_images(hub, settings):
 
 def test_shell_is_root_in_the_hub_with_share_mounted(hub, settings):
     probe = "/srv/hubstack/share/templates/.shell-probe"
-    result = run_hubstack("shell", input=f"id -u; mkdir -p {probe.rsplit('/', 1)[0]} && echo seen > {probe} && cat {probe}\n")
+    result = run_hubstack(
+        "shell", input=f"id -u; mkdir -p {probe.rsplit('/', 1)[0]} && echo seen > {probe} && cat {probe}\n"
+    )
     assert result.stdout.split() == ["0", "seen"], result.stdout
     shared = REPO / "share" / "templates" / ".shell-probe"
     assert shared.read_text().strip() == "seen"

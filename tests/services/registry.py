@@ -93,8 +93,16 @@ def make_handler(state):
             ok, method, sig = verify(state, self, pairs)
             with state.lock:
                 mode = state.mode
-                state.requests.append({"raw_query": parts.query, "entity_id": query.get("entity-id"),
-                                       "method": method, "signature": sig, "verified": ok, "mode": mode})
+                state.requests.append(
+                    {
+                        "raw_query": parts.query,
+                        "entity_id": query.get("entity-id"),
+                        "method": method,
+                        "signature": sig,
+                        "verified": ok,
+                        "mode": mode,
+                    }
+                )
             if mode == "hang":
                 time.sleep(state.hang_seconds)
             if mode == "500":
@@ -148,7 +156,9 @@ def main():
     parser.add_argument("--consumer-secret", required=True)
     parser.add_argument("--token", default="")
     args = parser.parse_args()
-    server = ThreadingHTTPServer(("0.0.0.0", args.port), make_handler(State(args.consumer_key, args.consumer_secret, args.token)))
+    server = ThreadingHTTPServer(
+        ("0.0.0.0", args.port), make_handler(State(args.consumer_key, args.consumer_secret, args.token))
+    )
     server.daemon_threads = True
     print(f"registry listening on :{args.port}", flush=True)
     server.serve_forever()

@@ -36,20 +36,23 @@ def record(email=EMAIL, **details):
 
 
 # -- Registry.judge ------------------------------------------------------------------------
-@pytest.mark.parametrize("code,body,outcome", [
-    (200, json.dumps([record()]), APPROVED),
-    (200, json.dumps([record("JANE@Example.ORG")]), APPROVED),
-    (200, b"[]", DENIED),
-    (404, b"not found", DENIED),
-    (500, b"oops", UNAVAILABLE),
-    (502, b"", UNAVAILABLE),
-    (200, b"<html>maintenance</html>", UNAVAILABLE),
-    (200, b"", UNAVAILABLE),
-    (200, b"\xff\xfe", UNAVAILABLE),
-    (200, json.dumps(record()), UNAVAILABLE),  # an object, not a list
-    (200, json.dumps([record(), "jane"]), UNAVAILABLE),  # a list with a non-record
-    (200, json.dumps([record("john@example.org")]), UNAVAILABLE),
-])
+@pytest.mark.parametrize(
+    "code,body,outcome",
+    [
+        (200, json.dumps([record()]), APPROVED),
+        (200, json.dumps([record("JANE@Example.ORG")]), APPROVED),
+        (200, b"[]", DENIED),
+        (404, b"not found", DENIED),
+        (500, b"oops", UNAVAILABLE),
+        (502, b"", UNAVAILABLE),
+        (200, b"<html>maintenance</html>", UNAVAILABLE),
+        (200, b"", UNAVAILABLE),
+        (200, b"\xff\xfe", UNAVAILABLE),
+        (200, json.dumps(record()), UNAVAILABLE),  # an object, not a list
+        (200, json.dumps([record(), "jane"]), UNAVAILABLE),  # a list with a non-record
+        (200, json.dumps([record("john@example.org")]), UNAVAILABLE),
+    ],
+)
 def test_judge(code, body, outcome):
     decision = registry().judge(EMAIL, code, body)
     assert decision.outcome == outcome
@@ -76,12 +79,15 @@ def test_reason_never_repeats_the_body():
     assert "leaked-token-value" not in registry().judge(EMAIL, 200, body).reason
 
 
-@pytest.mark.parametrize("details,outcome", [
-    ({"cloud-access": True}, APPROVED),
-    ({"cloud-access": False}, DENIED),
-    ({}, UNAVAILABLE),
-    ({"cloud-access": "true"}, UNAVAILABLE),
-])
+@pytest.mark.parametrize(
+    "details,outcome",
+    [
+        ({"cloud-access": True}, APPROVED),
+        ({"cloud-access": False}, DENIED),
+        ({}, UNAVAILABLE),
+        ({"cloud-access": "true"}, UNAVAILABLE),
+    ],
+)
 def test_require_cloud_access(details, outcome):
     body = json.dumps([{"entity-id": EMAIL, "details": details}])
     assert registry(cloud=True).judge(EMAIL, 200, body).outcome == outcome
@@ -100,8 +106,9 @@ def split_signed(url):
     signature = [v for k, v in params if k == "oauth_signature"]
     assert len(signature) == 1
     uri = f"{parts.scheme}://{parts.netloc}{parts.path}"
-    return SimpleNamespace(uri=uri, http_method="GET", signature=signature[0],
-                           params=[(k, v) for k, v in params if k != "oauth_signature"])
+    return SimpleNamespace(
+        uri=uri, http_method="GET", signature=signature[0], params=[(k, v) for k, v in params if k != "oauth_signature"]
+    )
 
 
 @pytest.mark.parametrize("auth", ["oauth1-plaintext", "oauth1-hmac-sha1", "bearer"])
@@ -112,7 +119,9 @@ def test_entity_id_is_percent_encoded(auth):
     assert "entity-type=daco" in url and "expand=details" in url
 
 
-@pytest.mark.parametrize("auth,verify", [("oauth1-plaintext", verify_plaintext), ("oauth1-hmac-sha1", verify_hmac_sha1)])
+@pytest.mark.parametrize(
+    "auth,verify", [("oauth1-plaintext", verify_plaintext), ("oauth1-hmac-sha1", verify_hmac_sha1)]
+)
 def test_oauth1_signature_verifies_with_the_right_secret_only(auth, verify):
     url, headers = registry(auth, secret="s3cret&key").request("jane+x%y@example.org")
     request = split_signed(url)
@@ -139,14 +148,16 @@ def test_bearer_token_goes_in_the_header_not_the_url():
 
 # -- parse_approvals -----------------------------------------------------------------------
 def test_parse_approvals_reads_dates_and_skips_noise():
-    text = "\n".join([
-        "email,approved_until,note",
-        "# a comment",
-        "",
-        "Jane@Example.org,2025-06-30,PI",
-        "john@example.org,,no end",
-        "  ,  ,  ",
-    ])
+    text = "\n".join(
+        [
+            "email,approved_until,note",
+            "# a comment",
+            "",
+            "Jane@Example.org,2025-06-30,PI",
+            "john@example.org,,no end",
+            "  ,  ,  ",
+        ]
+    )
     entries, warnings = parse_approvals(text)
     assert entries == {"jane@example.org": date(2025, 6, 30), "john@example.org": None}
     assert warnings == []
@@ -184,13 +195,16 @@ def approvals(tmp_path):
     return path
 
 
-@pytest.mark.parametrize("today,email,outcome", [
-    (date(2025, 6, 1), "jane@example.org", APPROVED),
-    (date(2025, 6, 30), "JANE@example.org", APPROVED),  # through the last day
-    (date(2025, 7, 1), "jane@example.org", EXPIRED),  # the day after
-    (date(2099, 1, 1), "open@example.org", APPROVED),  # no end date
-    (date(2025, 6, 1), "john@example.org", DENIED),
-])
+@pytest.mark.parametrize(
+    "today,email,outcome",
+    [
+        (date(2025, 6, 1), "jane@example.org", APPROVED),
+        (date(2025, 6, 30), "JANE@example.org", APPROVED),  # through the last day
+        (date(2025, 7, 1), "jane@example.org", EXPIRED),  # the day after
+        (date(2099, 1, 1), "open@example.org", APPROVED),  # no end date
+        (date(2025, 6, 1), "john@example.org", DENIED),
+    ],
+)
 def test_approval_list(approvals, today, email, outcome):
     decision = ask(ApprovalList(approvals, today=lambda: today), email)
     assert (decision.outcome, decision.source) == (outcome, "list")
@@ -262,13 +276,16 @@ def test_later_source_can_approve():
     assert (decision.outcome, decision.source) == (APPROVED, "list")
 
 
-@pytest.mark.parametrize("outcomes,expected", [
-    ((DENIED, UNAVAILABLE), (UNAVAILABLE, "list")),
-    ((UNAVAILABLE, DENIED), (UNAVAILABLE, "registry")),
-    ((DENIED, EXPIRED), (EXPIRED, "list")),
-    ((EXPIRED, DENIED), (EXPIRED, "registry")),
-    ((DENIED, DENIED), (DENIED, "registry")),
-])
+@pytest.mark.parametrize(
+    "outcomes,expected",
+    [
+        ((DENIED, UNAVAILABLE), (UNAVAILABLE, "list")),
+        ((UNAVAILABLE, DENIED), (UNAVAILABLE, "registry")),
+        ((DENIED, EXPIRED), (EXPIRED, "list")),
+        ((EXPIRED, DENIED), (EXPIRED, "registry")),
+        ((DENIED, DENIED), (DENIED, "registry")),
+    ],
+)
 def test_no_approval_combines(outcomes, expected):
     decision = decide(checker(Fake("registry", outcomes[0]), Fake("list", outcomes[1])))
     assert (decision.outcome, decision.source) == expected
@@ -337,7 +354,11 @@ def test_check_writes_one_audit_line_per_call_without_secrets(tmp_path):
     assert "tok-SECRET-42" not in log.read_text()
     first = json.loads(lines[0])
     assert {k: first[k] for k in ("event", "user", "decision", "source")} == {
-        "event": "login", "user": EMAIL, "decision": UNAVAILABLE, "source": "registry"}
+        "event": "login",
+        "user": EMAIL,
+        "decision": UNAVAILABLE,
+        "source": "registry",
+    }
     assert "credentials" in first["reason"]
     assert isinstance(first["latency_ms"], (int, float)) and first["latency_ms"] >= 0
     assert json.loads(lines[1])["event"] == "refresh"
@@ -349,23 +370,35 @@ def test_audit_log_without_a_path_only_returns_the_record():
 
 
 # -- identity ----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("emails,expected", [
-    ([{"email": "a@x.org", "primary": False, "verified": True},
-      {"email": "Jane@Example.org", "primary": True, "verified": True}], "jane@example.org"),
-    ([{"email": "jane@example.org", "primary": True, "verified": False}], None),
-    ([{"email": "jane@example.org", "primary": False, "verified": True}], None),
-    ([{"email": "", "primary": True, "verified": True}], None),
-    (["jane@example.org"], None),
-    ({"message": "Bad credentials"}, None),
-    (None, None),
-    ([], None),
-])
+@pytest.mark.parametrize(
+    "emails,expected",
+    [
+        (
+            [
+                {"email": "a@x.org", "primary": False, "verified": True},
+                {"email": "Jane@Example.org", "primary": True, "verified": True},
+            ],
+            "jane@example.org",
+        ),
+        ([{"email": "jane@example.org", "primary": True, "verified": False}], None),
+        ([{"email": "jane@example.org", "primary": False, "verified": True}], None),
+        ([{"email": "", "primary": True, "verified": True}], None),
+        (["jane@example.org"], None),
+        ({"message": "Bad credentials"}, None),
+        (None, None),
+        ([], None),
+    ],
+)
 def test_primary_verified_email(emails, expected):
     assert primary_verified_email(emails) == expected
 
 
 def test_github_teams():
-    state = {"teams": [{"organization": {"login": "icgc"}, "slug": "admins"},
-                       {"organization": {"login": "oicr"}, "slug": "dev"}]}
+    state = {
+        "teams": [
+            {"organization": {"login": "icgc"}, "slug": "admins"},
+            {"organization": {"login": "oicr"}, "slug": "dev"},
+        ]
+    }
     assert github_teams(state) == ["icgc:admins", "oicr:dev"]
     assert github_teams({}) == [] and github_teams({"teams": None}) == []

@@ -38,8 +38,12 @@ def test_images_that_import_the_shared_package_get_all_of_it(tmp_path):
     root, _ = project(tmp_path)
     members = sent(Context(root, Image("app", "app", common=True)))
     shared = {name for name in members if name.startswith("lib/")}
-    assert {"lib/hubstack/__init__.py", "lib/hubstack/common/contract.py", "lib/hubstack/common/settings.py",
-            "lib/hubstack/common/registry.py"} <= shared
+    assert {
+        "lib/hubstack/__init__.py",
+        "lib/hubstack/common/contract.py",
+        "lib/hubstack/common/settings.py",
+        "lib/hubstack/common/registry.py",
+    } <= shared
     assert not any(name.startswith("lib/hubstack/") and name.endswith(("cli.py", "build.py")) for name in shared)
 
 

@@ -47,10 +47,17 @@ def test_compose_names_mounts_port_and_labels_as_the_contract_does():
     assert list(COMPOSE["services"])[0] == contract.HUB_SERVICE
     (published,) = hub["ports"]
     assert published.endswith(f":{contract.HUB_PORT}")
-    assert published == f"${{HUBSTACK_HUB_BIND:-127.0.0.1}}:${{HUBSTACK_PORT:-{registry.DEFAULTS['HUBSTACK_PORT']}}}:{contract.HUB_PORT}"
-    hub_mounts = {volume.split(":")[-2] if volume.endswith(":ro") else volume.split(":")[-1] for volume in hub["volumes"]}
+    assert (
+        published
+        == f"${{HUBSTACK_HUB_BIND:-127.0.0.1}}:${{HUBSTACK_PORT:-{registry.DEFAULTS['HUBSTACK_PORT']}}}:{contract.HUB_PORT}"
+    )
+    hub_mounts = {
+        volume.split(":")[-2] if volume.endswith(":ro") else volume.split(":")[-1] for volume in hub["volumes"]
+    }
     assert {contract.HUB_DATA, contract.SHARE_MOUNT, contract.SECRETS_MOUNT, contract.ACCESS_MOUNT} <= hub_mounts
-    tls_mounts = {volume.split(":")[-2] if volume.endswith(":ro") else volume.split(":")[-1] for volume in tls["volumes"]}
+    tls_mounts = {
+        volume.split(":")[-2] if volume.endswith(":ro") else volume.split(":")[-1] for volume in tls["volumes"]
+    }
     assert tls_mounts == {contract.TLS_DATA, contract.SECRETS_MOUNT, contract.TLS_CA_ROOT}
     assert f"${{HUBSTACK_TLS_FILES_DIR:-{contract.NO_TLS_FILES}}}:{contract.SECRETS_MOUNT}:ro" in tls["volumes"]
     assert tls["profiles"] == [contract.TLS_PROFILE]
@@ -61,15 +68,18 @@ def test_compose_names_mounts_port_and_labels_as_the_contract_does():
 
 
 def test_env_example_is_generated_from_the_registry():
-    assert (REPO / ".env.example").read_text() == registry.env_example(), \
+    assert (REPO / ".env.example").read_text() == registry.env_example(), (
         "run: python3 -m hubstack.common.registry --env-example > .env.example"
+    )
 
 
 def test_readme_configuration_table_is_generated_from_the_registry():
     readme = (REPO / "README.md").read_text()
     begin, end = "<!-- settings table: begin -->\n", "<!-- settings table: end -->"
-    table = readme[readme.index(begin) + len(begin):readme.index(end)]
-    assert table == registry.readme_table(), "run: python3 -m hubstack.common.registry --readme-table, paste it into README.md"
+    table = readme[readme.index(begin) + len(begin) : readme.index(end)]
+    assert table == registry.readme_table(), (
+        "run: python3 -m hubstack.common.registry --readme-table, paste it into README.md"
+    )
 
 
 def test_every_setting_has_help_and_a_known_section():
@@ -80,23 +90,38 @@ def test_every_setting_has_help_and_a_known_section():
 
 # Literals of the contract that no other shipped file may spell (tests and docs may).
 LITERALS = {
-    contract.HUB_DATA: "HUB_DATA", contract.SECRETS_MOUNT: "SECRETS_MOUNT", contract.ACCESS_MOUNT: "ACCESS_MOUNT",
-    contract.ENV_MOUNT: "ENV_MOUNT", contract.USER_HOME: "USER_HOME", contract.HUB_HOME: "HUB_HOME",
-    contract.TLS_CA_ROOT: "TLS_CA_ROOT", contract.LABEL_INSTANCE: "LABEL_INSTANCE", contract.LABEL_ROLE: "LABEL_ROLE",
-    contract.LABEL_USER: "LABEL_USER", contract.TLS_CHAIN: "TLS_CHAIN", contract.TLS_KEY: "TLS_KEY",
-    f":{contract.HUB_PORT}": "HUB_PORT", contract.COOKIE_SECRET: "COOKIE_SECRET", contract.AUDIT_LOG: "AUDIT_LOG",
+    contract.HUB_DATA: "HUB_DATA",
+    contract.SECRETS_MOUNT: "SECRETS_MOUNT",
+    contract.ACCESS_MOUNT: "ACCESS_MOUNT",
+    contract.ENV_MOUNT: "ENV_MOUNT",
+    contract.USER_HOME: "USER_HOME",
+    contract.HUB_HOME: "HUB_HOME",
+    contract.TLS_CA_ROOT: "TLS_CA_ROOT",
+    contract.LABEL_INSTANCE: "LABEL_INSTANCE",
+    contract.LABEL_ROLE: "LABEL_ROLE",
+    contract.LABEL_USER: "LABEL_USER",
+    contract.TLS_CHAIN: "TLS_CHAIN",
+    contract.TLS_KEY: "TLS_KEY",
+    f":{contract.HUB_PORT}": "HUB_PORT",
+    contract.COOKIE_SECRET: "COOKIE_SECRET",
+    contract.AUDIT_LOG: "AUDIT_LOG",
 }
 # compose.yml is data, held to the contract by the tests above.
 CHECKED_ELSEWHERE = {"compose.yml", "hubstack/common/contract.py"}
 
 
 def shipped_files():
-    listed = subprocess.run(["git", "-C", str(REPO), "ls-files", "-co", "--exclude-standard"],
-                            capture_output=True, text=True, check=True).stdout.split()
+    listed = subprocess.run(
+        ["git", "-C", str(REPO), "ls-files", "-co", "--exclude-standard"], capture_output=True, text=True, check=True
+    ).stdout.split()
     for name in listed:
         path = REPO / name
         top = name.split("/")[0]
-        if top in ("tests", "README.md") or name.endswith((".md", ".ipynb", ".tsv", ".lock", ".in")) or not path.is_file():
+        if (
+            top in ("tests", "README.md")
+            or name.endswith((".md", ".ipynb", ".tsv", ".lock", ".in"))
+            or not path.is_file()
+        ):
             continue
         if name not in CHECKED_ELSEWHERE:
             yield name, path

@@ -9,8 +9,26 @@ from hubstack.common.settings import load
 
 def self_signed(tmp_path, days):
     cert, key = tmp_path / f"cert-{days}.pem", tmp_path / f"key-{days}.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=hub.example.org",
-                    "-days", str(days), "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=hub.example.org",
+            "-days",
+            str(days),
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert
 
 

@@ -52,7 +52,10 @@ def test_complete_oidc_configuration(folders):
     assert got.sources == ("registry", "list")
     assert got.registry_url == "https://registry.example.org/api"  # trailing slash removed
     assert (got.registry_auth, got.registry_key, got.registry_secret) == (
-        "oauth1-hmac-sha1", "consumer-key", "consumer-secret")
+        "oauth1-hmac-sha1",
+        "consumer-key",
+        "consumer-secret",
+    )
     assert got.approval_list == folders[1] / "approvals.csv"
     assert (got.registry_timeout, got.cache_seconds, got.recheck_seconds) == (5.0, 180, 300)
     assert got.require_cloud_access is False
@@ -63,27 +66,34 @@ def test_check_mode_returns_the_login(folders):
     assert check_mode(settings, *folders) == login(folders)
 
 
-@pytest.mark.parametrize("drop,changes,match", [
-    (["HUBSTACK_OAUTH_PROVIDER"], {}, "set HUBSTACK_OAUTH_PROVIDER"),
-    ([], {"HUBSTACK_OAUTH_PROVIDER": "facebook"}, "HUBSTACK_OAUTH_PROVIDER='facebook' is not known"),
-    (["OAUTH_CLIENT_ID"], {}, "OAUTH_CLIENT_ID is not set"),
-    (["OAUTH2_TOKEN_URL"], {}, "OAUTH2_TOKEN_URL is not set"),
-    (["HUBSTACK_ACCESS_SOURCES"], {}, "HUBSTACK_ACCESS_SOURCES is not set"),
-    ([], {"HUBSTACK_ACCESS_SOURCES": "registry,ldap"}, "HUBSTACK_ACCESS_SOURCES has 'ldap'"),
-    (["HUBSTACK_REGISTRY_URL"], {}, "HUBSTACK_REGISTRY_URL is not set"),
-    (["HUBSTACK_REGISTRY_CONSUMER_KEY"], {}, "HUBSTACK_REGISTRY_CONSUMER_KEY is not set"),
-    ([], {"HUBSTACK_GITHUB_ORGS": "icgc"}, "HUBSTACK_GITHUB_ORGS only applies to HUBSTACK_OAUTH_PROVIDER=github"),
-    ([], {"HUBSTACK_REGISTRY_TIMEOUT": "soon"}, "HUBSTACK_REGISTRY_TIMEOUT='soon' is not a number of seconds"),
-    ([], {"HUBSTACK_REGISTRY_TIMEOUT": "600"}, "HUBSTACK_REGISTRY_TIMEOUT='600'"),
-    ([], {"HUBSTACK_ACCESS_CACHE": "-1"}, "HUBSTACK_ACCESS_CACHE='-1'"),
-])
+@pytest.mark.parametrize(
+    "drop,changes,match",
+    [
+        (["HUBSTACK_OAUTH_PROVIDER"], {}, "set HUBSTACK_OAUTH_PROVIDER"),
+        ([], {"HUBSTACK_OAUTH_PROVIDER": "facebook"}, "HUBSTACK_OAUTH_PROVIDER='facebook' is not known"),
+        (["OAUTH_CLIENT_ID"], {}, "OAUTH_CLIENT_ID is not set"),
+        (["OAUTH2_TOKEN_URL"], {}, "OAUTH2_TOKEN_URL is not set"),
+        (["HUBSTACK_ACCESS_SOURCES"], {}, "HUBSTACK_ACCESS_SOURCES is not set"),
+        ([], {"HUBSTACK_ACCESS_SOURCES": "registry,ldap"}, "HUBSTACK_ACCESS_SOURCES has 'ldap'"),
+        (["HUBSTACK_REGISTRY_URL"], {}, "HUBSTACK_REGISTRY_URL is not set"),
+        (["HUBSTACK_REGISTRY_CONSUMER_KEY"], {}, "HUBSTACK_REGISTRY_CONSUMER_KEY is not set"),
+        ([], {"HUBSTACK_GITHUB_ORGS": "icgc"}, "HUBSTACK_GITHUB_ORGS only applies to HUBSTACK_OAUTH_PROVIDER=github"),
+        ([], {"HUBSTACK_REGISTRY_TIMEOUT": "soon"}, "HUBSTACK_REGISTRY_TIMEOUT='soon' is not a number of seconds"),
+        ([], {"HUBSTACK_REGISTRY_TIMEOUT": "600"}, "HUBSTACK_REGISTRY_TIMEOUT='600'"),
+        ([], {"HUBSTACK_ACCESS_CACHE": "-1"}, "HUBSTACK_ACCESS_CACHE='-1'"),
+    ],
+)
 def test_each_missing_or_wrong_piece_is_named(folders, drop, changes, match):
     refused(folders, match, drop=drop, **changes)
 
 
 def test_admin_groups_need_a_provider_with_groups(folders):
-    refused(folders, "HUBSTACK_ADMIN_GROUPS needs a provider", HUBSTACK_OAUTH_PROVIDER="google",
-            HUBSTACK_ADMIN_GROUPS="admins")
+    refused(
+        folders,
+        "HUBSTACK_ADMIN_GROUPS needs a provider",
+        HUBSTACK_OAUTH_PROVIDER="google",
+        HUBSTACK_ADMIN_GROUPS="admins",
+    )
 
 
 def test_admin_groups_with_oidc_are_fine(folders):
@@ -123,31 +133,46 @@ def test_list_source_needs_the_approval_list(folders):
     refused(folders, "HUBSTACK_ACCESS_SOURCES has list but ./access/approvals.csv does not exist")
 
 
-@pytest.mark.parametrize("key,url", [
-    ("OAUTH2_AUTHORIZE_URL", "http://idp.example.org/authorize"),
-    ("OAUTH2_AUTHORIZE_URL", "http://oidc:9400/authorize"),  # the browser cannot reach the stack's network
-    ("OAUTH2_TOKEN_URL", "http://idp.example.org/token"),
-    ("OAUTH2_TOKEN_URL", "http://10.0.0.5/token"),
-    ("OAUTH_CALLBACK_URL", "http://hub.example.org/hub/oauth_callback"),
-    ("HUBSTACK_REGISTRY_URL", "http://registry.example.org/api"),
-])
+@pytest.mark.parametrize(
+    "key,url",
+    [
+        ("OAUTH2_AUTHORIZE_URL", "http://idp.example.org/authorize"),
+        ("OAUTH2_AUTHORIZE_URL", "http://oidc:9400/authorize"),  # the browser cannot reach the stack's network
+        ("OAUTH2_TOKEN_URL", "http://idp.example.org/token"),
+        ("OAUTH2_TOKEN_URL", "http://10.0.0.5/token"),
+        ("OAUTH_CALLBACK_URL", "http://hub.example.org/hub/oauth_callback"),
+        ("HUBSTACK_REGISTRY_URL", "http://registry.example.org/api"),
+    ],
+)
 def test_plain_http_is_refused_off_this_machine(folders, key, url):
     refused(folders, f"{key}='{url}' is plain http: use https", **{key: url})
 
 
-@pytest.mark.parametrize("key,url", [
-    ("OAUTH2_AUTHORIZE_URL", "http://127.0.0.1:9400/authorize"),
-    ("OAUTH2_AUTHORIZE_URL", "http://localhost:9400/authorize"),
-    ("OAUTH2_TOKEN_URL", "http://oidc:9400/token"),
-    ("OAUTH2_USERDATA_URL", "http://oidc:9400/userinfo"),
-    ("OAUTH_CALLBACK_URL", "http://127.0.0.1:8000/hub/oauth_callback"),
-    ("HUBSTACK_REGISTRY_URL", "http://registry:8080/api"),
-])
+@pytest.mark.parametrize(
+    "key,url",
+    [
+        ("OAUTH2_AUTHORIZE_URL", "http://127.0.0.1:9400/authorize"),
+        ("OAUTH2_AUTHORIZE_URL", "http://localhost:9400/authorize"),
+        ("OAUTH2_TOKEN_URL", "http://oidc:9400/token"),
+        ("OAUTH2_USERDATA_URL", "http://oidc:9400/userinfo"),
+        ("OAUTH_CALLBACK_URL", "http://127.0.0.1:8000/hub/oauth_callback"),
+        ("HUBSTACK_REGISTRY_URL", "http://registry:8080/api"),
+    ],
+)
 def test_plain_http_is_accepted_on_this_machine_or_the_stack_network(folders, key, url):
-    assert getattr(login(folders, **{key: url}), {
-        "OAUTH2_AUTHORIZE_URL": "authorize_url", "OAUTH2_TOKEN_URL": "token_url",
-        "OAUTH2_USERDATA_URL": "userdata_url", "OAUTH_CALLBACK_URL": "callback_url",
-        "HUBSTACK_REGISTRY_URL": "registry_url"}[key]) == url
+    assert (
+        getattr(
+            login(folders, **{key: url}),
+            {
+                "OAUTH2_AUTHORIZE_URL": "authorize_url",
+                "OAUTH2_TOKEN_URL": "token_url",
+                "OAUTH2_USERDATA_URL": "userdata_url",
+                "OAUTH_CALLBACK_URL": "callback_url",
+                "HUBSTACK_REGISTRY_URL": "registry_url",
+            }[key],
+        )
+        == url
+    )
 
 
 def test_callback_must_be_the_hub_callback(folders):
@@ -160,7 +185,9 @@ def test_oidc_scope_needs_email(folders):
 
 # -- through settings.load ----------------------------------------------------------------------
 def test_client_secret_in_the_environment_is_refused():
-    with pytest.raises(SettingsError, match="OAUTH_CLIENT_SECRET is set in the environment.*secrets/oauth_client_secret"):
+    with pytest.raises(
+        SettingsError, match="OAUTH_CLIENT_SECRET is set in the environment.*secrets/oauth_client_secret"
+    ):
         load(environ={**OIDC, "OAUTH_CLIENT_SECRET": "leak"})
 
 

@@ -86,22 +86,33 @@ def test_limit_defaults_suit_a_small_vm():
     assert (limits.idle_timeout, limits.cull_every, limits.spawn_concurrency, limits.max_servers) == (3600, 300, 6, 0)
 
 
-@pytest.mark.parametrize("raw,expected", [("512M", 512 * 1024**2), ("1.5G", 1536 * 1024**2), ("2GiB", 2 * 1024**3),
-                                          ("4g", 4 * 1024**3), ("268435456", 256 * 1024**2)])
+@pytest.mark.parametrize(
+    "raw,expected",
+    [
+        ("512M", 512 * 1024**2),
+        ("1.5G", 1536 * 1024**2),
+        ("2GiB", 2 * 1024**3),
+        ("4g", 4 * 1024**3),
+        ("268435456", 256 * 1024**2),
+    ],
+)
 def test_memory_sizes(raw, expected):
     assert load(environ={"HUBSTACK_USER_MEM_LIMIT": raw}).limits.mem_bytes == expected
 
 
-@pytest.mark.parametrize("key,raw,match", [
-    ("HUBSTACK_USER_MEM_LIMIT", "lots", "is not a memory size of 128M or more: use e.g. 2G"),
-    ("HUBSTACK_USER_MEM_LIMIT", "64M", "is not a memory size of 128M or more"),
-    ("HUBSTACK_USER_CPU_LIMIT", "0", "is not a number from 0.1 to 256"),
-    ("HUBSTACK_USER_CPU_LIMIT", "nan", "is not a number from 0.1 to 256"),
-    ("HUBSTACK_USER_PIDS_LIMIT", "10", "is not a number from 64"),
-    ("HUBSTACK_USER_PIDS_LIMIT", "1.5", "is not a number from 64"),
-    ("HUBSTACK_IDLE_TIMEOUT", "-1", "is not a number from 0"),
-    ("HUBSTACK_SPAWN_CONCURRENCY", "0", "is not a number from 1"),
-])
+@pytest.mark.parametrize(
+    "key,raw,match",
+    [
+        ("HUBSTACK_USER_MEM_LIMIT", "lots", "is not a memory size of 128M or more: use e.g. 2G"),
+        ("HUBSTACK_USER_MEM_LIMIT", "64M", "is not a memory size of 128M or more"),
+        ("HUBSTACK_USER_CPU_LIMIT", "0", "is not a number from 0.1 to 256"),
+        ("HUBSTACK_USER_CPU_LIMIT", "nan", "is not a number from 0.1 to 256"),
+        ("HUBSTACK_USER_PIDS_LIMIT", "10", "is not a number from 64"),
+        ("HUBSTACK_USER_PIDS_LIMIT", "1.5", "is not a number from 64"),
+        ("HUBSTACK_IDLE_TIMEOUT", "-1", "is not a number from 0"),
+        ("HUBSTACK_SPAWN_CONCURRENCY", "0", "is not a number from 1"),
+    ],
+)
 def test_bad_limits_are_one_line(key, raw, match):
     with pytest.raises(SettingsError, match=match) as err:
         load(environ={key: raw})

@@ -30,11 +30,20 @@ def lines(text):
 
 def test_unit_starts_after_docker_restarts_on_failure_and_outlasts_the_hubs_shutdown():
     unit = lines(render_unit(SETTINGS, "/srv/hubstack", COMMAND))
-    for line in ("Requires=docker.service", "After=docker.service network-online.target",
-                 "Wants=network-online.target", "Type=notify", "Restart=on-failure", "RestartSec=10",
-                 "WorkingDirectory=/srv/hubstack", "EnvironmentFile=/srv/hubstack/.hubstack/hubsvc.env",
-                 "KillMode=mixed", "WantedBy=multi-user.target", "Environment=PYTHONUNBUFFERED=1",
-                 f"ExecStart={COMMAND.python} -m hubstack -C /srv/hubstack serve"):
+    for line in (
+        "Requires=docker.service",
+        "After=docker.service network-online.target",
+        "Wants=network-online.target",
+        "Type=notify",
+        "Restart=on-failure",
+        "RestartSec=10",
+        "WorkingDirectory=/srv/hubstack",
+        "EnvironmentFile=/srv/hubstack/.hubstack/hubsvc.env",
+        "KillMode=mixed",
+        "WantedBy=multi-user.target",
+        "Environment=PYTHONUNBUFFERED=1",
+        f"ExecStart={COMMAND.python} -m hubstack -C /srv/hubstack serve",
+    ):
         assert line in unit
     stop = int(next(line for line in unit if line.startswith("TimeoutStopSec=")).split("=")[1])
     assert stop > 90  # compose.yml's stop_grace_period
@@ -46,9 +55,13 @@ def test_unit_sets_pythonpath_only_for_a_checkout_the_interpreter_cannot_import(
     unit = lines(render_unit(SETTINGS, "/srv/hubstack", Command("/usr/bin/python3", "/srv/hubstack")))
     assert "Environment=PYTHONPATH=/srv/hubstack" in unit
     command = this_command()  # the tests import hubstack from the checkout
-    probe = subprocess.run([command.python, "-s", "-c", "import hubstack; print(hubstack.__file__)"],
-                           cwd="/", capture_output=True, text=True,
-                           env={"PYTHONPATH": command.pythonpath} if command.pythonpath else {})
+    probe = subprocess.run(
+        [command.python, "-s", "-c", "import hubstack; print(hubstack.__file__)"],
+        cwd="/",
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": command.pythonpath} if command.pythonpath else {},
+    )
     assert Path(probe.stdout.strip()).resolve() == REPO / "hubstack" / "__init__.py"
 
 
@@ -59,8 +72,13 @@ def test_unit_refuses_paths_it_would_have_to_escape(project):
 
 
 def test_environment_file_pins_the_name_and_keeps_install_time_settings_only():
-    environ = {"HUBSTACK_PORT": "8131", "DEV_MODE": "1", "HUBSTACK_OIDC_SCOPE": 'openid email "x" $y',
-               "PATH": "/usr/bin", "HUBSTACK_NAME": "hubsvc"}
+    environ = {
+        "HUBSTACK_PORT": "8131",
+        "DEV_MODE": "1",
+        "HUBSTACK_OIDC_SCOPE": 'openid email "x" $y',
+        "PATH": "/usr/bin",
+        "HUBSTACK_NAME": "hubsvc",
+    }
     text = render_env_file(SETTINGS, environ, KNOWN)
     body = lines(text)
     assert body[0] == "HUBSTACK_NAME=hubsvc"

@@ -79,7 +79,9 @@ def test_dev_mode_on_public_bind_only_when_explicitly_allowed():
 
 
 def test_dev_mode_on_loopback_is_fine():
-    check_mode(load(environ={"DEV_MODE": "1", "HUBSTACK_BIND": "127.0.0.2"}), "/nonexistent/secrets", "/nonexistent/access")
+    check_mode(
+        load(environ={"DEV_MODE": "1", "HUBSTACK_BIND": "127.0.0.2"}), "/nonexistent/secrets", "/nonexistent/access"
+    )
 
 
 def test_production_without_login_configuration_is_refused():

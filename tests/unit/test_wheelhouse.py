@@ -54,8 +54,9 @@ def test_a_cached_wheel_is_never_downloaded_again(tmp_path):
 
 def test_an_empty_answer_from_the_index_is_retried_with_back_off(tmp_path):
     index, slept = FakeIndex(empty=2), []
-    files, count = wheelhouse.ensure(lock(tmp_path), tmp_path / "cache", None, download=index,
-                                     backoff=(5, 15, 45), sleep=slept.append)
+    files, count = wheelhouse.ensure(
+        lock(tmp_path), tmp_path / "cache", None, download=index, backoff=(5, 15, 45), sleep=slept.append
+    )
     assert slept == [5, 15] and len(index.calls) == 3 and count == 2 and len(files) == 2
 
 
@@ -79,7 +80,11 @@ def test_platform_args_target_the_image_python():
 
 
 def test_locks_leave_out_what_no_server_needs(tmp_path, capsys):
-    for name in ("rfc3987_syntax-1.1.0-py3-none-any.whl", "lark-1.3.1-py3-none-any.whl", "jsonschema-4.26.0-py3-none-any.whl"):
+    for name in (
+        "rfc3987_syntax-1.1.0-py3-none-any.whl",
+        "lark-1.3.1-py3-none-any.whl",
+        "jsonschema-4.26.0-py3-none-any.whl",
+    ):
         (tmp_path / name).write_bytes(b"")
     wheelhouse._main(["--list-wheels", str(tmp_path)])
     assert capsys.readouterr().out.split() == ["jsonschema==4.26.0"]
