@@ -7,7 +7,6 @@ hubstack.service; exit codes are hubstack.errors.EXIT_CODES.
 
 import json
 import os
-import signal
 import subprocess
 import sys
 
@@ -197,16 +196,7 @@ def access_check_command(instance, email):
     Exit codes: 0 approved; 1 denied or expired; 6 a source was unavailable
     and none approved; 2 a setting to fix; 5 the hub is not running.
     """
-    hub = stack_of(instance).running_hub()
-    result = hub.exec_run(["python3", "-m", "hubstack_hub.access", "check", email])
-    try:
-        report = json.loads(result.output.decode(errors="replace").strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        raise click.ClickException(
-            f"the hub's access check failed: {result.output.decode(errors='replace')[-300:]}"
-        ) from None
-    if "error" in report:
-        raise SettingsError(report["error"])
+    report = stack_of(instance).access_check(email)
     colour = {"approved": "green", "unavailable": "yellow"}.get(report["decision"], "red")
     click.echo(click.style(f"{report['user']}: {report['decision']}", fg=colour, bold=True) + f" ({report['reason']})")
     for answer in report["sources"]:
@@ -276,10 +266,6 @@ def doctor_command(instance, dev):
     sys.exit(1 if failed else 0)
 
 
-class StopRequested(Exception):
-    pass
-
-
 @main.command("serve")
 @TIMEOUT
 @pass_instance
@@ -292,38 +278,7 @@ def serve_command(instance, timeout):
     again. On SIGTERM (`systemctl stop`) or Ctrl-C it runs `hubstack down`:
     the hub and the user servers stop, no volume is removed.
     """
-
-    def stop(signum, frame):
-        raise StopRequested(signal.Signals(signum).name)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    stack = None
-    try:
-        stack = stack_of(instance, checked=True)
-
-        def echo(message):  # a build takes minutes: keep systemd's start timeout ahead of it
-            click.echo(message)
-            service.notify(
-                f"STATUS=building: {click.unstyle(str(message)).strip()[:80]}", "EXTEND_TIMEOUT_USEC=600000000"
-            )
-
-        stack.ensure_built(echo=echo)
-        service.notify(f"STATUS=starting the hub {stack.settings.name}")
-        stack.start()
-        stack.wait_healthy(timeout)
-        service.notify("READY=1", f"STATUS=hub {stack.settings.name} healthy at {stack.settings.url}")
-        names = stack.names
-        watching = names.hub_container + (f" and {names.tls_container}" if stack.settings.tls.on else "")
-        click.echo(f"hubstack {stack.settings.name} is up: {stack.settings.public_url}; watching {watching}")
-        stack.watch()
-    except StopRequested as why:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        service.notify("STOPPING=1", "STATUS=stopping: hubstack down")
-        click.echo(f"{why}: stopping the hub and its user servers")
-        stopped = (stack or stack_of(instance)).down()
-        click.echo(f"stopped the hub and {stopped} user server(s); volumes kept")
+    service.serve(lambda: stack_of(instance, checked=True), lambda: stack_of(instance), timeout, echo=click.echo)
 
 
 @main.group("service")

@@ -16,6 +16,7 @@ which would stop every user's server before each restart-on-failure.
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -241,3 +242,46 @@ def uninstall(settings, project, echo=print):
     if env_path.exists():
         env_path.unlink()
         echo(f"removed {env_path}")
+
+
+class StopRequested(Exception):
+    pass
+
+
+def serve(checked_stack, stack, timeout, echo=print):
+    """`hubstack serve`: build what is missing, start, say READY=1, watch; `down` on SIGTERM.
+
+    checked_stack() gives the Stack with settings that may start a hub;
+    stack() one for stopping (its settings need not be complete).
+    """
+
+    def stop(signum, frame):
+        raise StopRequested(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    running = None
+    try:
+        running = checked_stack()
+
+        def building(message):  # a build takes minutes: keep systemd's start timeout ahead of it
+            echo(message)
+            plain = re.sub(r"\x1b\[[0-9;]*m", "", str(message)).strip()  # without click's colours
+            notify(f"STATUS=building: {plain[:80]}", "EXTEND_TIMEOUT_USEC=600000000")
+
+        running.ensure_built(echo=building)
+        name, names = running.settings.name, running.names
+        notify(f"STATUS=starting the hub {name}")
+        before = running.start()
+        running.wait_healthy(timeout, before["hub"])
+        notify("READY=1", f"STATUS=hub {name} healthy at {running.settings.url}")
+        watching = names.hub_container + (f" and {names.tls_container}" if running.settings.tls.on else "")
+        echo(f"hubstack {name} is up: {running.settings.public_url}; watching {watching}")
+        running.watch()
+    except StopRequested as why:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        notify("STOPPING=1", "STATUS=stopping: hubstack down")
+        echo(f"{why}: stopping the hub and its user servers")
+        stopped = (running or stack()).down()
+        echo(f"stopped the hub and {stopped} user server(s); volumes kept")

@@ -4,6 +4,7 @@ The CLI's commands, `hubstack serve` (the systemd unit) and the benchmarks
 all go through `Stack`; the CLI adds only click and formatting.
 """
 
+import json
 import time
 import urllib.request
 from datetime import datetime, timezone
@@ -15,9 +16,10 @@ from . import compose, engine
 from .build import Builder
 from .common.contract import HEALTH_PATH, LABEL_ROLE, LABEL_USER
 from .common.https import acme_ca_root_file
+from .common.parse import SettingsError
 from .common.policy import check_mode
 from .common.settings import load
-from .errors import EngineError, HubNotHealthy
+from .errors import EngineError, HubNotHealthy, HubstackError
 from .images import IMAGES
 
 
@@ -100,6 +102,18 @@ class Stack:
     def runs_in_dev_mode(self):
         hub = self.hub
         return hub is not None and "DEV_MODE=1" in hub.attrs["Config"]["Env"]
+
+    def access_check(self, email):
+        """What every approval source says about email, asked by the running hub (its report, as data)."""
+        result = self.running_hub().exec_run(["python3", "-m", "hubstack_hub.access", "check", email])
+        said = result.output.decode(errors="replace")
+        try:
+            report = json.loads(said.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            raise HubstackError(f"the hub's access check failed: {said[-300:]}") from None
+        if "error" in report:
+            raise SettingsError(report["error"])
+        return report
 
     def compose(self, *args, capture=False):
         return compose.run(self.settings, self.project, *args, capture=capture)

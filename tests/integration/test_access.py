@@ -19,6 +19,7 @@ import requests
 from helpers import NAME, PORT, REPO, run_hubstack, wait_for
 from hubclient import OIDCUser
 from hubstack.build import Builder
+from hubstack.common.contract import ACCESS_MOUNT, SECRETS_MOUNT
 from hubstack.images import Image
 
 OIDC_PORT, REGISTRY_PORT = 9411, 9412
@@ -104,6 +105,19 @@ def audit(docker_client, settings):
     hub = docker_client.containers.get(settings.names.hub_container)
     result = hub.exec_run(["cat", "/srv/jupyterhub/audit/access.jsonl"])
     return [json.loads(line) for line in result.output.decode().splitlines() if line.strip()]
+
+
+def lone_hub(docker_client, settings, env, secrets_dir, access_dir):
+    """The hub image started by hand, past the CLI and Compose, with these folders as its secrets and access list."""
+    return docker_client.containers.run(
+        settings.names.image("hub"),
+        environment=env,
+        detach=True,
+        volumes={
+            str(secrets_dir): {"bind": SECRETS_MOUNT, "mode": "ro"},
+            str(access_dir): {"bind": ACCESS_MOUNT, "mode": "ro"},
+        },
+    )
 
 
 @pytest.fixture(scope="module")
@@ -201,15 +215,7 @@ def test_production_refuses_to_start_half_configured(built_stack, docker_client,
     assert message in lines[0]
     # The hub image itself, started by hand past the CLI.
     hub_env = {k: v for k, v in env.items() if k not in ("HUBSTACK_SECRETS_DIR", "HUBSTACK_ACCESS_DIR")}
-    container = docker_client.containers.run(
-        settings.names.image("hub"),
-        environment=hub_env,
-        detach=True,
-        volumes={
-            str(secrets_dir): {"bind": "/run/secrets/hubstack", "mode": "ro"},
-            str(access_dir): {"bind": "/srv/hubstack/access", "mode": "ro"},
-        },
-    )
+    container = lone_hub(docker_client, settings, hub_env, secrets_dir, access_dir)
     try:
         assert container.wait(timeout=120)["StatusCode"] != 0
         log = container.logs(stdout=False, stderr=True).decode().strip().splitlines()
@@ -247,15 +253,7 @@ def test_google_and_github_configurations_start(
         "HUBSTACK_ACCESS_SOURCES": "list",
         **extra,
     }
-    container = docker_client.containers.run(
-        settings.names.image("hub"),
-        environment=env,
-        detach=True,
-        volumes={
-            str(secrets_dir): {"bind": "/run/secrets/hubstack", "mode": "ro"},
-            str(access_dir): {"bind": "/srv/hubstack/access", "mode": "ro"},
-        },
-    )
+    container = lone_hub(docker_client, settings, env, secrets_dir, access_dir)
     # The hub's own port: alone, outside Compose, its proxy cannot reach it by the name "hub".
     ask = (
         "import http.client as h; c = h.HTTPConnection('127.0.0.1', 8081, timeout=5); "
