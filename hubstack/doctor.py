@@ -157,9 +157,15 @@ def served_certificate(host, port, server_name):
         return decode_pem(pem.name)
 
 
-def certificate(cert, where):
+def certificate(cert, where, renews_itself=False):
+    """A certificate's expiry. renews_itself: Caddy's own short-lived local certificates
+    (self-signed mode: 12 hours, renewed by Caddy), which are fine until they have run out."""
     left = days_left(cert["notAfter"])
     found = f"{where}: expires {cert['notAfter']} ({left:.0f} days)"
+    if renews_itself:
+        if left <= 0:
+            return Check("certificate", FAIL, found, "Caddy did not renew it: see `docker logs` of the tls container")
+        return Check("certificate", OK, f"{found}; Caddy renews it by itself")
     if left < CERT_FAIL_DAYS:
         return Check(
             "certificate", FAIL, found, "renew it now (files mode: replace the files; acme: see `hubstack logs`)"
@@ -193,7 +199,10 @@ def https_certificate(settings, secrets_dir, shown):
     domain, port = settings.tls.domain or "localhost", settings.tls.https_port
     host = settings.local_host
     try:
-        return certificate(served_certificate(host, port, domain), f"served on {host}:{port} for {domain}")
+        served = served_certificate(host, port, domain)
+        return certificate(
+            served, f"served on {host}:{port} for {domain}", renews_itself=settings.https == "self-signed"
+        )
     except (OSError, ssl.SSLError) as err:
         return Check("certificate", WARN, f"nothing served on {host}:{port} ({err})", "start the hub: `hubstack up`")
 

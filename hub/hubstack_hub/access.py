@@ -171,10 +171,32 @@ class ApprovalList:
         return Decision(EXPIRED, self.name, f"the approval ended on {until.isoformat()}")
 
 
+def split_line(number, line, warnings):
+    """One line's fields, on its own: a quote left open never reaches into the next line."""
+    try:
+        return next(csv.reader([line], strict=True), [])
+    except csv.Error:
+        pass
+    try:
+        row = next(csv.reader([line], strict=False), [])
+    except csv.Error as err:  # e.g. a field over csv's size limit
+        warnings.append(f"line {number}: cannot be read ({err}); line skipped")
+        return None
+    warnings.append(f"line {number}: a quote is not closed; read as far as the line goes")
+    return row
+
+
 def parse_approvals(text):
-    """{email: date or None}, [warnings]; the last line for an address wins."""
+    """{email: date or None}, [warnings]; the last line for an address wins.
+
+    Each line is read alone, so a stray quote or an oversized field costs at
+    most that line, never the meaning of the lines after it.
+    """
     entries, warnings = {}, []
-    for number, row in enumerate(csv.reader(text.splitlines()), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
+        row = split_line(number, line, warnings)
+        if row is None:
+            continue
         if not row or not "".join(row).strip() or row[0].strip().startswith("#"):
             continue
         email = row[0].strip().lower()

@@ -68,6 +68,10 @@ def read_secret(secrets_dir, name, shown_dir, why):
         raise SettingsError(f"cannot read secret {shown}: {err.strerror}") from None
     if mode & (stat.S_IROTH | stat.S_IWOTH):
         raise SettingsError(f"secret {shown} is readable by anyone on the machine: run `chmod 600 {shown}`")
+    if mode & (stat.S_IRWXG | stat.S_IXOTH):
+        raise SettingsError(
+            f"secret {shown} can be read by its group too (mode {stat.S_IMODE(mode):o}): run `chmod 600 {shown}`"
+        )
     if not value:
         raise SettingsError(f"secret {shown} is empty: {why}")
     return value

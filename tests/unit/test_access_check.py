@@ -172,6 +172,31 @@ def test_parse_approvals_skips_bad_lines_with_numbered_warnings():
     assert warnings[1].startswith("line 3:") and "not a date" in warnings[1]
 
 
+def test_a_stray_quote_costs_no_other_line():
+    text = (
+        "email,approved_until,note\n"
+        'jane@example.org,2027-06-30,"DACO-1234, renewed\n'
+        "bob@example.org,,\n"
+        'old@example.org,2030-01-01,"was approved\n'
+        "old@example.org,2020-01-01,withdrawn\n"
+    )
+    entries, warnings = parse_approvals(text)
+    assert entries == {
+        "jane@example.org": date(2027, 6, 30),
+        "bob@example.org": None,
+        "old@example.org": date(2020, 1, 1),  # the withdrawal is read, not swallowed by the quote above it
+    }
+    assert [w.split(":")[0] for w in warnings] == ["line 2", "line 4", "line 5"]
+    assert "quote is not closed" in warnings[0]
+
+
+def test_an_oversized_field_skips_its_line_only():
+    text = "ann@example.org,2026-01-01," + "x" * (200 * 1024) + "\nbob@example.org,,\n"
+    entries, warnings = parse_approvals(text)
+    assert entries == {"bob@example.org": None}
+    assert len(warnings) == 1 and warnings[0].startswith("line 1: cannot be read")
+
+
 def test_parse_approvals_address_with_space_is_refused():
     entries, warnings = parse_approvals("jane doe@example.org,\n")
     assert entries == {} and warnings[0].startswith("line 1:")

@@ -65,6 +65,14 @@ def test_certificate_expiry(tmp_path, days, status):
     assert row.status == status and any(f"({d} days)" in row.found for d in (days - 1, days))
 
 
+def test_a_self_signed_certificate_of_hours_is_fine_until_it_runs_out(tmp_path):
+    short = doctor.decode_pem(self_signed(tmp_path, 1))  # Caddy's local certificates last 12 hours
+    assert doctor.certificate(short, "served", renews_itself=True).status == doctor.OK
+    assert doctor.certificate(short, "served").status == doctor.FAIL  # a certificate someone must renew
+    expired = {"notAfter": "Jan  1 00:00:00 2020 GMT"}
+    assert doctor.certificate(expired, "served", renews_itself=True).status == doctor.FAIL
+
+
 def test_files_mode_without_the_chain_fails(tmp_path):
     settings = load(environ={"HUBSTACK_HTTPS": "files", "HUBSTACK_DOMAIN": "hub.example.org"})
     row = doctor.https_certificate(settings, tmp_path, "secrets")

@@ -110,6 +110,12 @@ def test_world_readable_secret_is_refused(folders):
     refused(folders, r"secret ./secrets/oauth_client_secret is readable by anyone.*chmod 600")
 
 
+@pytest.mark.parametrize("mode", [0o640, 0o620, 0o610])
+def test_group_readable_secret_is_refused_like_a_world_readable_one(folders, mode):
+    (folders[0] / "oauth_client_secret").chmod(mode)
+    refused(folders, rf"secret ./secrets/oauth_client_secret can be read by its group too \(mode {mode:o}\).*chmod 600")
+
+
 def test_empty_secret_is_refused(folders):
     (folders[0] / "oauth_client_secret").write_text("  \n")
     refused(folders, "secret ./secrets/oauth_client_secret is empty")
