@@ -13,7 +13,7 @@ import sys
 import click
 
 from . import doctor, errors, secrets, service
-from .common.contract import AUDIT_LOG, HUB_HOME
+from .common.contract import HUB_HOME
 from .common.parse import SettingsError
 from .images import IMAGES
 from .stack import Instance, Stack
@@ -216,9 +216,8 @@ def access_log_command(instance, lines):
 
     The whole log is audit/access.jsonl on the hub data volume.
     """
-    hub = stack_of(instance).running_hub()
-    result = hub.exec_run(["tail", "-n", str(lines), AUDIT_LOG])
-    click.echo(result.output.decode(errors="replace").rstrip() if result.exit_code == 0 else "no decisions logged yet")
+    said = stack_of(instance).access_log(lines)
+    click.echo(said or "no decisions logged yet")
 
 
 @main.group("secrets")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import compose, engine
-from .common.contract import TLS_CHAIN
+from .common.contract import AUDIT_FAILED, TLS_CHAIN
 from .common.parse import SettingsError
 from .errors import ComposeError, EngineError
 
@@ -256,6 +256,23 @@ def memory(settings):
     return Check("memory", OK, found)
 
 
+def audit_log(hub, settings):
+    """Production: the hub has written every decision to its audit log lately (see its log)."""
+    if settings.dev_mode:
+        return Check("audit log", OK, "dev mode: no access check, nothing to audit")
+    if hub is None or hub.status != "running":
+        return Check("audit log", WARN, "the hub is not running", "start it: `hubstack up`")
+    failed = [line for line in hub.logs(tail=5000).decode(errors="replace").splitlines() if AUDIT_FAILED in line]
+    if failed:
+        return Check(
+            "audit log",
+            FAIL,
+            f"{len(failed)} decision(s) not written lately, last: {failed[-1][-160:]}",
+            "free space on the Docker data disk (the hub data volume), then check `hubstack access log`",
+        )
+    return Check("audit log", OK, "every recent decision written")
+
+
 # -- all of them ------------------------------------------------------------------
 def run_checks(instance, dev=False):
     rows = []
@@ -284,6 +301,7 @@ def run_checks(instance, dev=False):
     rows.append(https_certificate(settings, secrets_dir, shown))
     rows.append(public_name(settings))
     rows.append(memory(settings))
+    rows.append(audit_log(hub, settings))
     return rows
 
 

@@ -115,6 +115,11 @@ class Stack:
             raise SettingsError(report["error"])
         return report
 
+    def access_log(self, lines):
+        """The newest lines of the audit log, across its rotated files."""
+        result = self.running_hub().exec_run(["python3", "-m", "hubstack_hub.access", "log", str(lines)])
+        return result.output.decode(errors="replace").rstrip() if result.exit_code == 0 else ""
+
     def compose(self, *args, capture=False):
         return compose.run(self.settings, self.project, *args, capture=capture)
 

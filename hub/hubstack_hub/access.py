@@ -14,13 +14,15 @@ runs in the hub container) asks every configured source about one address.
 import asyncio
 import csv
 import json
-import os
+import logging
 import sys
 import time
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
 from urllib.parse import quote, urlencode
+
+from hubstack.common.contract import AUDIT_FAILED
 
 APPROVED, DENIED, EXPIRED, UNAVAILABLE = "approved", "denied", "expired", "unavailable"
 
@@ -218,11 +220,39 @@ def parse_approvals(text):
 
 
 # -- the audit trail ----------------------------------------------------------------
-class AuditLog:
-    """One JSON line per decision, appended; never a token, secret or signature."""
 
-    def __init__(self, path):
+
+class AuditLog:
+    """One JSON line per decision, appended; never a token, secret or signature.
+
+    The file is rotated when it reaches max_bytes: access.jsonl becomes
+    access.jsonl.1, .1 becomes .2, ..., and the oldest beyond `keep` files
+    goes. Renaming between two appends loses no line. A line that cannot be
+    written (a full disk) is an error in the hub's log, never an exception:
+    the decision it records has been acted on already.
+    """
+
+    def __init__(self, path, max_bytes=10 * 2**20, keep=50):
         self.path = Path(path) if path else None
+        self.max_bytes, self.keep = max_bytes, keep
+        self.failures = 0
+
+    def files(self):
+        """Every file of the log, oldest first."""
+        if self.path is None or not self.path.parent.is_dir():
+            return []
+        rotated = [p for p in self.path.parent.glob(f"{self.path.name}.*") if p.suffix[1:].isdigit()]
+        rotated.sort(key=lambda p: -int(p.suffix[1:]))
+        return [*rotated, *([self.path] if self.path.is_file() else [])]
+
+    def rotate(self):
+        oldest = self.path.with_name(f"{self.path.name}.{self.keep}")
+        oldest.unlink(missing_ok=True)
+        for n in range(self.keep - 1, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{n}")
+            if older.is_file():
+                older.rename(self.path.with_name(f"{self.path.name}.{n + 1}"))
+        self.path.rename(self.path.with_name(f"{self.path.name}.1"))
 
     def write(self, event, user, decision, latency):
         record = {
@@ -236,10 +266,25 @@ class AuditLog:
         }
         if self.path is None:
             return record
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a") as f:  # one short write per line: lines never interleave
-            f.write(json.dumps(record) + "\n")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self.path.is_file() and self.path.stat().st_size >= self.max_bytes:
+                self.rotate()
+            with open(self.path, "a") as f:  # one short write per line: lines never interleave
+                f.write(json.dumps(record) + "\n")
+        except OSError as err:
+            self.failures += 1
+            logging.getLogger("JupyterHub").error("%s (%s): %s", AUDIT_FAILED, err.strerror or err, json.dumps(record))
         return record
+
+    def tail(self, lines):
+        """The newest lines across the rotated files, oldest first."""
+        newest = []
+        for path in reversed(self.files()):
+            newest = path.read_text(errors="replace").splitlines()[-(lines - len(newest)) :] + newest
+            if len(newest) >= lines:
+                break
+        return newest[-lines:] if lines > 0 else []
 
 
 # -- the chain -------------------------------------------------------------------------
@@ -270,10 +315,20 @@ class AccessChecker:
         cached = self._approved.get(user)
         return bool(cached) and self.clock() - cached[0] <= within
 
-    async def check(self, user, event):
+    async def check(self, user, event, act=None):
+        """Decide, act on the decision (act(decision), awaited, if given), then audit it.
+
+        The audit line comes last, so that neither a slow nor a failing audit
+        write ever holds up or prevents what the decision requires.
+        """
         started = time.perf_counter()
         decision = await self.decide(user)
-        self.audit.write(event, user, decision, time.perf_counter() - started)
+        latency = time.perf_counter() - started
+        try:
+            if act is not None:
+                await act(decision)
+        finally:
+            self.audit.write(event, user, decision, latency)
         return decision
 
 
@@ -293,7 +348,8 @@ def build_checker(login, audit_path):
             )
         elif name == "list":
             sources.append(ApprovalList(login.approval_list))
-    return AccessChecker(sources, login.cache_seconds, AuditLog(audit_path))
+    audit = AuditLog(audit_path, max_bytes=login.audit_rotate_bytes, keep=login.audit_keep)
+    return AccessChecker(sources, login.cache_seconds, audit)
 
 
 # -- `hubstack access check EMAIL`, run inside the hub container -----------------------------
@@ -329,8 +385,11 @@ def main(argv):
     from hubstack.common.policy import check_mode
     from hubstack.common.settings import load
 
+    if len(argv) == 2 and argv[0] == "log" and argv[1].isdigit():
+        print("\n".join(AuditLog(AUDIT_LOG).tail(int(argv[1]))))
+        return 0
     if len(argv) != 2 or argv[0] != "check":
-        print("usage: python3 -m hubstack_hub.access check EMAIL", file=sys.stderr)
+        print("usage: python3 -m hubstack_hub.access check EMAIL | log LINES", file=sys.stderr)
         return 2
     try:
         login = check_mode(load(), SECRETS_MOUNT, ACCESS_MOUNT)
@@ -341,7 +400,7 @@ def main(argv):
         print(json.dumps({"error": "the hub runs in dev mode: there is no access check (anyone may log in)"}))
         return 2
     email = argv[1].strip().lower()
-    report = asyncio.run(check_one(build_checker(login, os.environ.get("HUBSTACK_AUDIT_LOG", AUDIT_LOG)), email))
+    report = asyncio.run(check_one(build_checker(login, AUDIT_LOG), email))
     print(json.dumps(report))
     return 0
 

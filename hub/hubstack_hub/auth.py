@@ -118,11 +118,13 @@ class AccessCheckMixin(OAuthenticator):
         return decision.approved  # False: log in again; the log-in check decides and says why
 
     async def check_or_revoke(self, user, event):
-        """Ask the sources; a definite no (not "unavailable") ends the user's access."""
-        decision = await self.access_checker.check(user.name, event)
-        if not decision.approved and decision.outcome != UNAVAILABLE:
-            await self.revoke(user, decision)
-        return decision
+        """Ask the sources; a definite no (not "unavailable") ends the user's access, before it is audited."""
+
+        async def enforce(decision):
+            if not decision.approved and decision.outcome != UNAVAILABLE:
+                await self.revoke(user, decision)
+
+        return await self.access_checker.check(user.name, event, act=enforce)
 
     async def _check_in_background(self, user):
         try:

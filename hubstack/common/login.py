@@ -51,6 +51,8 @@ class Login:
     apply_url: str
     cookie_secret: str
     crypt_key: str
+    audit_rotate_bytes: int
+    audit_keep: int
 
 
 def read_secret(secrets_dir, name, shown_dir, why):
@@ -199,4 +201,8 @@ def load_login(raw, secrets_dir, access_dir):
         ),
         cookie_secret=cookie_secret,
         crypt_key=crypt_key,
+        audit_rotate_bytes=int(
+            parse.number("HUBSTACK_AUDIT_ROTATE_MB", raw["HUBSTACK_AUDIT_ROTATE_MB"], 1, 10_000, example="10") * 2**20
+        ),
+        audit_keep=parse.number("HUBSTACK_AUDIT_KEEP", raw["HUBSTACK_AUDIT_KEEP"], 1, 100_000, int, "50"),
     )

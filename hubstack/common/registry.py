@@ -121,6 +121,16 @@ SETTINGS = (
         ("HUBSTACK_ACCESS_CACHE", "180", "seconds a past approval carries a user over a registry outage"),
         ("HUBSTACK_ACCESS_RECHECK", "300", "seconds between re-checks of logged-in users (auth_refresh_age)"),
         ("HUBSTACK_ACCESS_APPLY_URL", "", "where the denial page sends people to apply for access"),
+        (
+            "HUBSTACK_AUDIT_ROTATE_MB",
+            "10",
+            "the audit log (audit/access.jsonl on the hub data volume) starts a new file at this size, in MiB",
+        ),
+        (
+            "HUBSTACK_AUDIT_KEEP",
+            "50",
+            "rotated audit files kept (access.jsonl.1 is the newest); older ones are removed",
+        ),
     ),
     *_section(
         "limits",

@@ -394,6 +394,60 @@ def test_audit_log_without_a_path_only_returns_the_record():
     assert (record["decision"], record["latency_ms"]) == (DENIED, 12.3)
 
 
+def test_a_definite_no_is_acted_on_even_when_the_audit_cannot_be_written(tmp_path, caplog):
+    blocker = tmp_path / "audit"
+    blocker.write_text("a file where the audit folder should be")  # every write fails, as on a full disk
+    audit = AuditLog(blocker / "access.jsonl")
+    c = checker(Fake("list", DENIED), audit=audit)
+    acted = []
+
+    async def revoke(decision):
+        acted.append(decision.outcome)
+
+    decision = asyncio.run(c.check(EMAIL, "recheck", act=revoke))
+    assert decision.outcome == DENIED and acted == [DENIED]
+    assert audit.failures == 1
+    assert "the audit log could not be written" in caplog.text and EMAIL in caplog.text
+
+
+def test_the_audit_line_follows_the_action():
+    order = []
+
+    class Recording(AuditLog):
+        def write(self, *args):
+            order.append("audit")
+            return super().write(*args)
+
+    async def act(decision):
+        order.append("act")
+
+    asyncio.run(checker(Fake("list", DENIED), audit=Recording(None)).check(EMAIL, "recheck", act=act))
+    assert order == ["act", "audit"]
+
+
+def test_rotation_loses_no_line_and_log_reads_across_files(tmp_path):
+    path = tmp_path / "audit" / "access.jsonl"
+    audit = AuditLog(path, max_bytes=2000, keep=100)
+    for n in range(300):
+        audit.write("login", f"user{n}@example.org", Decision(APPROVED, "list", "on the list"), 0)
+    files = audit.files()
+    assert len(files) > 10 and files[-1] == path and files[0].name.endswith(f".{len(files) - 1}")
+    users = [json.loads(line)["user"] for f in files for line in f.read_text().splitlines()]
+    assert users == [f"user{n}@example.org" for n in range(300)]  # every line, in order, once
+    assert all(f.stat().st_size < 2000 + 300 for f in files)
+    newest = [json.loads(line)["user"] for line in audit.tail(25)]
+    assert newest == [f"user{n}@example.org" for n in range(275, 300)]  # across at least two files
+
+
+def test_rotation_keeps_only_the_newest_files(tmp_path):
+    path = tmp_path / "access.jsonl"
+    audit = AuditLog(path, max_bytes=500, keep=3)
+    for n in range(200):
+        audit.write("login", f"user{n}@example.org", Decision(APPROVED, "list", "on the list"), 0)
+    assert [f.name for f in audit.files()] == ["access.jsonl.3", "access.jsonl.2", "access.jsonl.1", "access.jsonl"]
+    assert json.loads(audit.tail(1)[0])["user"] == "user199@example.org"
+
+
 # -- identity ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "emails,expected",

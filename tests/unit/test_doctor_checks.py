@@ -4,6 +4,7 @@ import subprocess
 import pytest
 
 from hubstack import doctor
+from hubstack.common.contract import AUDIT_FAILED
 from hubstack.common.settings import load
 
 
@@ -103,3 +104,21 @@ def test_a_memory_limit_above_half_the_machine_warns():
     assert doctor.memory(load(environ={"HUBSTACK_USER_MEM_LIMIT": "256M"})).status == doctor.OK
     row = doctor.memory(load(environ={"HUBSTACK_USER_MEM_LIMIT": "100T"}))
     assert row.status == doctor.WARN and "HUBSTACK_USER_MEM_LIMIT" in row.fix
+
+
+class FakeHub:
+    status = "running"
+
+    def __init__(self, log):
+        self.log = log
+
+    def logs(self, tail):
+        return self.log.encode()
+
+
+def test_doctor_fails_when_the_hub_could_not_write_its_audit_log():
+    production = load(environ={})
+    said = f"[E 2026-12-02 JupyterHub access:230] {AUDIT_FAILED} (No space left on device): {{...}}\n"
+    row = doctor.audit_log(FakeHub("[I ok]\n" + said), production)
+    assert row.status == doctor.FAIL and "1 decision(s) not written" in row.found and "free space" in row.fix
+    assert doctor.audit_log(FakeHub("[I ok]\n"), production).status == doctor.OK
