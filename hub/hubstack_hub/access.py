@@ -72,9 +72,14 @@ class Registry:
             return url, {"Authorization": f"Bearer {self.secret}", "Accept": "application/json"}
         from oauthlib import oauth1
 
-        method = oauth1.SIGNATURE_PLAINTEXT if self.auth == "oauth1-plaintext" else oauth1.SIGNATURE_HMAC_SHA1
+        plaintext = self.auth == "oauth1-plaintext"
+        # PLAINTEXT's "signature" is the consumer secret itself: never in a URL, which
+        # proxies and access logs keep; HMAC-SHA1's signature reveals nothing.
         client = oauth1.Client(
-            self.key, client_secret=self.secret, signature_method=method, signature_type=oauth1.SIGNATURE_TYPE_QUERY
+            self.key,
+            client_secret=self.secret,
+            signature_method=oauth1.SIGNATURE_PLAINTEXT if plaintext else oauth1.SIGNATURE_HMAC_SHA1,
+            signature_type=oauth1.SIGNATURE_TYPE_AUTH_HEADER if plaintext else oauth1.SIGNATURE_TYPE_QUERY,
         )
         signed, headers, _ = client.sign(url, http_method="GET")
         return signed, {**headers, "Accept": "application/json"}

@@ -325,6 +325,23 @@ def test_plus_and_percent_reach_the_registry_encoded(production):
     assert asked[-1]["verified"] and asked[-1]["method"] == "HMAC-SHA1"
 
 
+def test_plaintext_credentials_travel_in_the_header_not_the_url(production, docker_client, settings):
+    """The registry client as the hub runs it, with PLAINTEXT, against the real test registry."""
+    email = "plain@example.org"
+    production["registry"].approve(email)
+    hub = docker_client.containers.get(settings.names.hub_container)
+    ask = (
+        "import asyncio; from hubstack_hub.access import Registry; "
+        f"r = Registry('http://registry:8080', 'oauth1-plaintext', {CONSUMER_KEY!r}, {CONSUMER_SECRET!r}, 5, False); "
+        f"print(asyncio.run(r.ask({email!r})).outcome)"
+    )
+    said = hub.exec_run(["python3", "-c", ask]).output.decode().strip().splitlines()
+    assert said[-1:] == ["approved"], said
+    asked = [r for r in production["registry"].requests() if r["entity_id"] == email]
+    assert asked[-1]["verified"] and asked[-1]["method"] == "PLAINTEXT"
+    assert CONSUMER_SECRET not in asked[-1]["raw_query"] and "oauth_" not in asked[-1]["raw_query"]
+
+
 def test_access_check_cli_says_why(production):
     ok = run_hubstack("access", "check", "approved@example.org", env=production["env"], check=False)
     assert ok.returncode == 0 and "approved@example.org: approved" in ok.stdout, ok.stdout + ok.stderr

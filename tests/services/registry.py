@@ -2,7 +2,8 @@
 
 Speaks the protocol the hub's access check uses:
     GET /search?entity-type=daco&entity-id=<email>&expand=details
-signed with two-legged OAuth1 in the query string (PLAINTEXT or HMAC-SHA1,
+signed with two-legged OAuth1 (HMAC-SHA1 in the query string, PLAINTEXT in the
+Authorization header,
 checked with oauthlib) or a bearer token. 200 with a list holding the record
 when approved, 404 when not; 401 when the signature does not verify.
 
@@ -20,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from oauthlib.oauth1.rfc5849 import signature
+from oauthlib.oauth1.rfc5849 import signature, utils
 
 MODES = ("normal", "hang", "500", "garbage")
 
@@ -40,6 +41,11 @@ def verify(state, handler, query_pairs):
     auth = handler.headers.get("Authorization", "")
     if auth.startswith("Bearer "):
         return bool(state.token) and auth[7:] == state.token, "bearer", auth[7:]
+    if auth.startswith("OAuth "):  # the credentials in the Authorization header (PLAINTEXT)
+        query_pairs = [
+            *query_pairs,
+            *[(k, utils.unescape(v)) for k, v in utils.parse_authorization_header(auth) if k != "realm"],
+        ]
     params = dict(query_pairs)
     sig = params.get("oauth_signature", "")
     method = params.get("oauth_signature_method", "")

@@ -7,6 +7,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from oauthlib.oauth1.rfc5849.signature import verify_hmac_sha1, verify_plaintext
+from oauthlib.oauth1.rfc5849.utils import parse_authorization_header, unescape
 
 from hubstack_hub.access import (
     APPROVED,
@@ -99,10 +100,13 @@ def test_cloud_access_flag_ignored_unless_required():
 
 
 # -- Registry.request ----------------------------------------------------------------------
-def split_signed(url):
+def split_signed(url, headers=None):
     """(uri without query, params without the signature, the signature), as oauthlib verifies them."""
     parts = urlsplit(url)
     params = parse_qsl(parts.query, keep_blank_values=True)
+    auth = (headers or {}).get("Authorization", "")
+    if auth.startswith("OAuth "):
+        params += [(k, unescape(v)) for k, v in parse_authorization_header(auth) if k != "realm"]
     signature = [v for k, v in params if k == "oauth_signature"]
     assert len(signature) == 1
     uri = f"{parts.scheme}://{parts.netloc}{parts.path}"
@@ -124,12 +128,20 @@ def test_entity_id_is_percent_encoded(auth):
 )
 def test_oauth1_signature_verifies_with_the_right_secret_only(auth, verify):
     url, headers = registry(auth, secret="s3cret&key").request("jane+x%y@example.org")
-    request = split_signed(url)
+    request = split_signed(url, headers)
     assert ("oauth_consumer_key", "consumer-key") in request.params
     assert ("entity-id", "jane+x%y@example.org") in request.params
     assert verify(request, client_secret="s3cret&key")
     assert not verify(request, client_secret="wrong-secret")
-    assert "Authorization" not in headers
+
+
+def test_plaintext_sends_the_consumer_secret_in_the_header_never_in_the_url():
+    url, headers = registry("oauth1-plaintext", secret="s3cretvalue").request(EMAIL)
+    assert "s3cretvalue" not in url and "oauth_" not in url
+    assert (
+        headers["Authorization"].startswith("OAuth ")
+        and 'oauth_signature_method="PLAINTEXT"' in headers["Authorization"]
+    )
 
 
 def test_hmac_never_puts_the_secret_in_the_url():
