@@ -63,6 +63,10 @@ c.JupyterHub.concurrent_spawn_limit = limits.spawn_concurrency
 # spawn_throttle_retry_range trait lacks config=True ("not recognized"), so the
 # value goes in the Tornado settings, which JupyterHub applies last.
 c.JupyterHub.tornado_settings = {"spawn_throttle_retry_range": (5, 15)}
+if settings.tls.on:
+    # Behind HTTPS every cookie is Secure: JupyterHub marks its log-in cookies so
+    # by itself (the request is https), its _xsrf cookie only when told.
+    c.JupyterHub.tornado_settings["xsrf_cookie_kwargs"] = {"secure": True}
 c.JupyterHub.active_server_limit = limits.max_servers
 if limits.idle_timeout:
     # Stops servers idle for HUBSTACK_IDLE_TIMEOUT seconds; their volumes stay.

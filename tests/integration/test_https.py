@@ -412,6 +412,8 @@ def test_acme_hub_sees_https_and_websockets_pass(pebble, monkeypatch):
     response = researcher.login()
     login_cookie = next(c for c in researcher.session.cookies if c.name == "jupyterhub-session-id")
     assert login_cookie.secure, response.headers
+    xsrf = [c for c in researcher.session.cookies if c.name == "_xsrf"]
+    assert xsrf and all(c.secure for c in xsrf), [(c.name, c.path, c.secure) for c in researcher.session.cookies]
     assert all(r.url.startswith(f"https://{DOMAIN}:{HTTPS_PORT}/") for r in (*response.history, response))
     researcher.start_server()
     kernel = researcher.start_kernel()
