@@ -297,6 +297,7 @@ class AccessChecker:
     def __init__(self, sources, cache_seconds, audit, clock=time.monotonic):
         self.sources, self.cache_seconds, self.audit, self.clock = list(sources), cache_seconds, audit, clock
         self._approved = {}  # user -> (clock time, Decision) of the last approval
+        self._last = {}  # user -> (clock time, Decision) of the last answer, whatever it was
 
     async def decide(self, user):
         answers = []
@@ -316,6 +317,11 @@ class AccessChecker:
             return Decision(APPROVED, "cache", f"{decision.reason}; approved by the {cached[1].source} {age:.0f} s ago")
         return decision
 
+    def last_decision(self, user, within):
+        """The last decision about user if it is at most `within` seconds old, else None."""
+        last = self._last.get(user)
+        return last[1] if last and self.clock() - last[0] <= within else None
+
     def recently_approved(self, user, within):
         cached = self._approved.get(user)
         return bool(cached) and self.clock() - cached[0] <= within
@@ -329,6 +335,7 @@ class AccessChecker:
         started = time.perf_counter()
         decision = await self.decide(user)
         latency = time.perf_counter() - started
+        self._last[user] = (self.clock(), decision)
         try:
             if act is not None:
                 await act(decision)

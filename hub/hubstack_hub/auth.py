@@ -26,6 +26,8 @@ from traitlets import Any, Unicode
 from .access import DENIED, UNAVAILABLE, Decision
 from .identity import primary_verified_email
 
+REASK_SECONDS = 5  # an "unavailable" answer is reused this long before the sources are asked again
+
 MESSAGES = {
     DENIED: "Your account ({user}) has no approval to use the controlled data on this hub.",
     "expired": "Your data access approval has expired ({reason}).",
@@ -109,13 +111,25 @@ class AccessCheckMixin(OAuthenticator):
     async def refresh_user(self, user, handler=None, **kwargs):
         # Within the positive cache, answer at once and ask again in the
         # background: a slow registry must not hold up this user's pages.
-        if self.access_checker.recently_approved(user.name, within=self.access_checker.cache_seconds):
+        # A revocation found there resets the refresh time, so the very next
+        # request asks again, synchronously, and is refused.
+        checker = self.access_checker
+        if checker.recently_approved(user.name, within=checker.cache_seconds):
             if user.name not in self._checking:
                 self._checking.add(user.name)
                 asyncio.ensure_future(self._check_in_background(user))
             return True
+        last = checker.last_decision(user.name, within=REASK_SECONDS)
+        if last is not None and last.outcome == UNAVAILABLE:
+            return False  # asked a moment ago: a request storm does not become a registry storm
         decision = await self.check_or_revoke(user, "refresh")
-        return decision.approved  # False: log in again; the log-in check decides and says why
+        if decision.approved:
+            return True
+        if decision.outcome == UNAVAILABLE:
+            return False  # log in again; the log-in check says the registry is unavailable
+        # A definite no: every token and cookie is gone already; this request ends here too,
+        # whether it came with a cookie or a token (JupyterHub would let a token request run on).
+        raise AccessDenied(decision, user.name, self.apply_url)
 
     async def check_or_revoke(self, user, event):
         """Ask the sources; a definite no (not "unavailable") ends the user's access, before it is audited."""
@@ -136,18 +150,23 @@ class AccessCheckMixin(OAuthenticator):
 
     # -- ending access -------------------------------------------------------------
     async def revoke(self, user, decision):
-        """Stop the user's servers and end every session and token of theirs."""
+        """End every session and token of the user, then stop their servers.
+
+        Tokens and cookies go first and are committed at once, so that a stop
+        that fails or hangs cannot leave the user a way in.
+        """
         app = self.parent
+        user.orm_user.cookie_id = new_token()  # every login cookie of the user stops working
+        for token in list(user.orm_user.api_tokens):
+            app.db.delete(token)
+        app.db.commit()
+        user._auth_refreshed = None  # the next request with anything left asks again
+        self.log.warning("Access of %s ended: %s (%s)", user.name, decision.outcome, decision.reason)
         for name, spawner in list(user.spawners.items()):
             if spawner.active and not spawner.pending:
                 spawner._stop_pending = True  # as the hub's own stop does, against races
                 await app.proxy.delete_user(user, name)
                 await user.stop(name)
-        user.orm_user.cookie_id = new_token()  # every login cookie of the user stops working
-        for token in list(user.orm_user.api_tokens):
-            app.db.delete(token)
-        app.db.commit()
-        self.log.warning("Access of %s ended: %s (%s)", user.name, decision.outcome, decision.reason)
 
     async def recheck_running(self):
         users = [u for u in list(self.parent.users.values()) if any(s.active for s in u.spawners.values())]

@@ -446,6 +446,42 @@ def test_revoked_approval_stops_the_server_and_ends_the_session(production, dock
     )
 
 
+def test_a_revoked_researchers_tokens_and_requests_end(production, docker_client, settings):
+    """After a revocation, a chain of token requests ends with a 403 and every token and the session are dead."""
+    email = "tokens@example.org"
+    production["registry"].approve(email)
+    researcher = user(email)
+    researcher.login()
+    path = f"/users/{requests.utils.quote(email, safe='')}/tokens"
+    made = researcher.api("POST", path, json={"note": "ci"})
+    assert made.status_code == 201, made.text
+    tokens = [made.json()["token"]]
+
+    def with_token(method, url_path, token, **kwargs):
+        headers = {"Authorization": f"token {token}"}
+        return requests.request(method, f"{HUB}/hub/api{url_path}", headers=headers, timeout=30, **kwargs)
+
+    assert with_token("GET", "/user", tokens[0]).json()["name"] == email
+    production["registry"].revoke(email)
+    refused, deadline = None, time.monotonic() + RECHECK * 2 + 30
+    while time.monotonic() < deadline:
+        response = with_token("POST", path, tokens[-1], json={"note": "chain"})
+        if response.status_code != 201:
+            refused = response
+            break
+        tokens.append(response.json()["token"])
+        time.sleep(1)
+    assert refused is not None and refused.status_code == 403, [refused and refused.text, len(tokens)]
+    # Until the refresh age ran out the hub did not ask: at most that many links in the chain.
+    assert len(tokens) <= RECHECK + 3, len(tokens)
+    for token in tokens:
+        assert with_token("GET", "/user", token).status_code in (401, 403)
+    page = researcher.session.get(researcher.url("/hub/home"), timeout=30, allow_redirects=False)
+    assert page.status_code == 302 and "/hub/login" in page.headers["Location"]
+    mine = [a for a in audit(docker_client, settings) if a["user"] == email and a["decision"] == "denied"]
+    assert mine and mine[0]["event"] == "refresh", mine
+
+
 # -- the audit trail ---------------------------------------------------------------------------
 def test_audit_log_has_one_line_per_decision_and_no_secret(production, docker_client, settings):
     lines = audit(docker_client, settings)

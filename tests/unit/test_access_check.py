@@ -406,6 +406,16 @@ def test_audit_log_without_a_path_only_returns_the_record():
     assert (record["decision"], record["latency_ms"]) == (DENIED, 12.3)
 
 
+def test_the_last_decision_is_remembered_for_a_moment_only():
+    clock = Clock()
+    c = checker(Fake("registry", UNAVAILABLE), clock=clock)
+    assert c.last_decision(EMAIL, 5) is None
+    asyncio.run(c.check(EMAIL, "refresh"))
+    assert c.last_decision(EMAIL, 5).outcome == UNAVAILABLE
+    clock.now += 6
+    assert c.last_decision(EMAIL, 5) is None
+
+
 def test_a_definite_no_is_acted_on_even_when_the_audit_cannot_be_written(tmp_path, caplog):
     blocker = tmp_path / "audit"
     blocker.write_text("a file where the audit folder should be")  # every write fails, as on a full disk
