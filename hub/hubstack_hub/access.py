@@ -1,11 +1,13 @@
 """Who may have a server: approval sources asked in order, with an audit trail.
 
-Four outcomes, never confused: approved, denied (no approval on record),
+Five outcomes, never confused: approved, denied (no approval on record),
 expired (an approval that ended), unavailable (a source could not give an
 answer we trust: timeout, refused connection, 5xx, rejected credentials, a
-body we do not understand). Unavailable never lets anyone in, except a user
+body we do not understand), and unconfirmed (unavailable for longer than the
+cache plus the outage grace). Unavailable never lets anyone in, except a user
 whose approval was confirmed within the last few minutes (the positive cache),
-and it is never reported to the user as a denial.
+and it is never reported to the user as a denial. Unconfirmed ends a running
+user's access, as a denial does, and says why: not a decision about them.
 
 `python3 -m hubstack_hub.access check EMAIL` (what `hubstack access check`
 runs in the hub container) asks every configured source about one address.
@@ -25,6 +27,7 @@ from urllib.parse import quote, urlencode
 from hubstack.common.contract import AUDIT_FAILED
 
 APPROVED, DENIED, EXPIRED, UNAVAILABLE = "approved", "denied", "expired", "unavailable"
+UNCONFIRMED = "unconfirmed"  # unavailable past the cache and the outage grace: access ends, not a denial
 
 
 @dataclass(frozen=True)
@@ -294,9 +297,11 @@ class AuditLog:
 
 # -- the chain -------------------------------------------------------------------------
 class AccessChecker:
-    def __init__(self, sources, cache_seconds, audit, clock=time.monotonic):
+    def __init__(self, sources, cache_seconds, audit, clock=time.monotonic, outage_grace=None):
         self.sources, self.cache_seconds, self.audit, self.clock = list(sources), cache_seconds, audit, clock
+        self.outage_grace = outage_grace  # seconds past the cache before "unconfirmed"; None: never
         self._approved = {}  # user -> (clock time, Decision) of the last approval
+        self._unavailable_since = {}  # user -> clock time of the first unavailable answer in a row
         self._last = {}  # user -> (clock time, Decision) of the last answer, whatever it was
 
     async def decide(self, user):
@@ -305,16 +310,26 @@ class AccessChecker:
             decision = await source.ask(user)
             if decision.approved:
                 self._approved[user] = (self.clock(), decision)
+                self._unavailable_since.pop(user, None)
                 return decision
             answers.append(decision)
         decision = combine(answers)
         if decision.outcome != UNAVAILABLE:
             self._approved.pop(user, None)
+            self._unavailable_since.pop(user, None)
             return decision
+        now = self.clock()
         cached = self._approved.get(user)
-        if cached and self.clock() - cached[0] <= self.cache_seconds:
-            age = self.clock() - cached[0]
+        if cached and now - cached[0] <= self.cache_seconds:
+            age = now - cached[0]
             return Decision(APPROVED, "cache", f"{decision.reason}; approved by the {cached[1].source} {age:.0f} s ago")
+        # Since when nobody could confirm: the last approval, or the first failure if none is known.
+        since = cached[0] if cached else self._unavailable_since.setdefault(user, now)
+        if self.outage_grace is not None and now - since > self.cache_seconds + self.outage_grace:
+            minutes = (now - since) / 60
+            return Decision(
+                UNCONFIRMED, decision.source, f"{decision.reason}; approval unconfirmed for {minutes:.0f} min"
+            )
         return decision
 
     def last_decision(self, user, within):
@@ -361,7 +376,7 @@ def build_checker(login, audit_path):
         elif name == "list":
             sources.append(ApprovalList(login.approval_list))
     audit = AuditLog(audit_path, max_bytes=login.audit_rotate_bytes, keep=login.audit_keep)
-    return AccessChecker(sources, login.cache_seconds, audit)
+    return AccessChecker(sources, login.cache_seconds, audit, outage_grace=login.outage_grace)
 
 
 # -- `hubstack access check EMAIL`, run inside the hub container -----------------------------

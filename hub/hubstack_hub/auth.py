@@ -23,7 +23,7 @@ from oauthenticator.oauth2 import OAuthenticator
 from tornado import web
 from traitlets import Any, Unicode
 
-from .access import DENIED, UNAVAILABLE, Decision
+from .access import DENIED, UNAVAILABLE, UNCONFIRMED, Decision
 from .identity import primary_verified_email
 
 REASK_SECONDS = 5  # an "unavailable" answer is reused this long before the sources are asked again
@@ -33,6 +33,8 @@ MESSAGES = {
     "expired": "Your data access approval has expired ({reason}).",
     UNAVAILABLE: "The approval registry could not be reached, so your access could not be checked. "
     "This is not a decision about you: please try again in a few minutes.",
+    UNCONFIRMED: "The approval registry has been unreachable for too long to confirm your approval ({reason}), "
+    "so your server was stopped. This is not a decision about you: log in again once the registry is back.",
     "identity": "Your identity provider has not verified the e-mail address of this account. "
     "Verify it there, then log in again.",
 }
@@ -100,7 +102,7 @@ class AccessCheckMixin(OAuthenticator):
             return
         link = (
             f' <a href="{self.apply_url}">Apply for access</a>.'
-            if self.apply_url and decision.outcome != UNAVAILABLE
+            if self.apply_url and decision.outcome not in (UNAVAILABLE, UNCONFIRMED)
             else ""
         )
         message = user_message(decision, user.name)

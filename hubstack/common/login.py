@@ -53,6 +53,7 @@ class Login:
     crypt_key: str
     audit_rotate_bytes: int
     audit_keep: int
+    outage_grace: int | None  # None: ride out any outage
 
 
 def read_secret(secrets_dir, name, shown_dir, why):
@@ -204,5 +205,8 @@ def load_login(raw, secrets_dir, access_dir):
         audit_rotate_bytes=int(
             parse.number("HUBSTACK_AUDIT_ROTATE_MB", raw["HUBSTACK_AUDIT_ROTATE_MB"], 1, 10_000, example="10") * 2**20
         ),
+        outage_grace=None
+        if raw["HUBSTACK_ACCESS_OUTAGE_GRACE"].strip().lower() == "off"
+        else int(parse.seconds("HUBSTACK_ACCESS_OUTAGE_GRACE", raw["HUBSTACK_ACCESS_OUTAGE_GRACE"], 0, 30 * 86400)),
         audit_keep=parse.number("HUBSTACK_AUDIT_KEEP", raw["HUBSTACK_AUDIT_KEEP"], 1, 100_000, int, "50"),
     )

@@ -120,6 +120,11 @@ SETTINGS = (
         ),
         ("HUBSTACK_ACCESS_CACHE", "180", "seconds a past approval carries a user over a registry outage"),
         ("HUBSTACK_ACCESS_RECHECK", "300", "seconds between re-checks of logged-in users (auth_refresh_age)"),
+        (
+            "HUBSTACK_ACCESS_OUTAGE_GRACE",
+            "3600",
+            "seconds past HUBSTACK_ACCESS_CACHE that running servers ride out an approval source that cannot answer; then they stop (off: ride out any outage)",
+        ),
         ("HUBSTACK_ACCESS_APPLY_URL", "", "where the denial page sends people to apply for access"),
         (
             "HUBSTACK_AUDIT_ROTATE_MB",

@@ -27,6 +27,7 @@ OIDC, REGISTRY = f"http://127.0.0.1:{OIDC_PORT}", f"http://127.0.0.1:{REGISTRY_P
 CLIENT_SECRET = "ci-client-secret-7f3a9c"
 CONSUMER_KEY, CONSUMER_SECRET = "hubstack-ci", "ci-consumer-secret-41d2e8"
 RECHECK, TIMEOUT = 6, 4
+CACHE, GRACE = 20, 20  # an outage is ridden out for CACHE + GRACE s after the last approval
 APPLY_URL = "https://daco.example.org/apply"
 TEST_SERVICES = Image("test-services", "tests/services", wheels=True)
 HUB = f"http://127.0.0.1:{PORT}"
@@ -46,7 +47,8 @@ def production_env(secrets_dir, access_dir, **extra):
         "HUBSTACK_REGISTRY_AUTH": "oauth1-hmac-sha1",
         "HUBSTACK_REGISTRY_CONSUMER_KEY": CONSUMER_KEY,
         "HUBSTACK_REGISTRY_TIMEOUT": str(TIMEOUT),
-        "HUBSTACK_ACCESS_CACHE": "120",
+        "HUBSTACK_ACCESS_CACHE": str(CACHE),
+        "HUBSTACK_ACCESS_OUTAGE_GRACE": str(GRACE),
         "HUBSTACK_ACCESS_RECHECK": str(RECHECK),
         "HUBSTACK_ACCESS_APPLY_URL": APPLY_URL,
         "HUBSTACK_SECRETS_DIR": str(secrets_dir),
@@ -506,6 +508,29 @@ def test_audit_log_has_one_line_per_decision_and_no_secret(production, docker_cl
         assert secret not in hub_log
     approved = [a["latency_ms"] for a in logins if a["decision"] == "approved"]
     print(f"\naccess check at login: median {statistics.median(approved):.1f} ms over {len(approved)} approvals")
+
+
+def test_an_outage_longer_than_cache_and_grace_stops_servers_and_says_why(production, docker_client, settings):
+    email = "outage@example.org"
+    production["registry"].approve(email)
+    researcher = user(email)
+    researcher.login()
+    researcher.start_server()
+    assert containers_of(docker_client, email)
+    production["registry"].mode("500")
+    try:
+        started = time.monotonic()
+        wait_for(lambda: not containers_of(docker_client, email), CACHE + GRACE + RECHECK * 3 + 30, "the stop")
+        took = time.monotonic() - started
+    finally:
+        production["registry"].mode("normal")
+    # Ridden out for the cache and the grace after the last approval (at most one re-check before the outage).
+    assert took >= CACHE + GRACE - RECHECK, took
+    unconfirmed = [a for a in audit(docker_client, settings) if a["user"] == email and a["decision"] == "unconfirmed"]
+    assert unconfirmed and unconfirmed[0]["event"] == "recheck" and "unconfirmed for" in unconfirmed[0]["reason"]
+    page = researcher.session.get(researcher.url("/hub/home"), timeout=30, allow_redirects=False)
+    assert page.status_code == 302 and "/hub/login" in page.headers["Location"]
+    print(f"\noutage: server stopped {took:.1f} s into the outage (cache {CACHE} s + grace {GRACE} s)")
 
 
 def test_registry_down_is_unavailable(production, services, docker_client, settings):

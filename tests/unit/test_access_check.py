@@ -14,6 +14,7 @@ from hubstack_hub.access import (
     DENIED,
     EXPIRED,
     UNAVAILABLE,
+    UNCONFIRMED,
     AccessChecker,
     ApprovalList,
     AuditLog,
@@ -404,6 +405,41 @@ def test_check_writes_one_audit_line_per_call_without_secrets(tmp_path):
 def test_audit_log_without_a_path_only_returns_the_record():
     record = AuditLog(None).write("login", EMAIL, Decision(DENIED, "list", "not listed"), 0.0123)
     assert (record["decision"], record["latency_ms"]) == (DENIED, 12.3)
+
+
+def test_an_outage_past_the_cache_and_the_grace_leaves_approval_unconfirmed():
+    clock, source = Clock(), Fake("registry", APPROVED)
+    answer = source.outcomes
+    c = AccessChecker([source], 60, AuditLog(None), clock=clock, outage_grace=120)
+    assert asyncio.run(c.decide(EMAIL)).outcome == APPROVED
+    answer[0] = UNAVAILABLE
+    clock.now += 60
+    assert asyncio.run(c.decide(EMAIL)).source == "cache"
+    clock.now += 120
+    assert asyncio.run(c.decide(EMAIL)).outcome == UNAVAILABLE  # exactly cache + grace: still ridden out
+    clock.now += 1
+    late = asyncio.run(c.decide(EMAIL))
+    assert late.outcome == UNCONFIRMED and "unconfirmed for 3 min" in late.reason
+    answer[0] = APPROVED  # the registry is back: approved again, the clock starts anew
+    assert asyncio.run(c.decide(EMAIL)).outcome == APPROVED
+    answer[0] = UNAVAILABLE
+    assert asyncio.run(c.decide(EMAIL)).source == "cache"
+
+
+def test_without_a_known_approval_the_grace_counts_from_the_first_failure():
+    clock = Clock()
+    c = AccessChecker([Fake("list", UNAVAILABLE)], 60, AuditLog(None), clock=clock, outage_grace=0)
+    assert asyncio.run(c.decide(EMAIL)).outcome == UNAVAILABLE
+    clock.now += 61
+    assert asyncio.run(c.decide(EMAIL)).outcome == UNCONFIRMED
+
+
+def test_grace_off_rides_out_any_outage():
+    clock = Clock()
+    c = AccessChecker([Fake("list", UNAVAILABLE)], 60, AuditLog(None), clock=clock, outage_grace=None)
+    asyncio.run(c.decide(EMAIL))
+    clock.now += 365 * 86400
+    assert asyncio.run(c.decide(EMAIL)).outcome == UNAVAILABLE
 
 
 def test_the_last_decision_is_remembered_for_a_moment_only():

@@ -224,3 +224,12 @@ def test_insecure_dev_outside_dev_mode_is_refused(folders):
 def test_dev_mode_has_no_login(tmp_path):
     # even with no secrets and no approval list at all
     assert check_mode(load(environ={"DEV_MODE": "1"}), tmp_path / "none", tmp_path / "none") is None
+
+
+def test_outage_grace_is_seconds_or_off(folders):
+    assert login(folders).outage_grace == 3600
+    assert login(folders, HUBSTACK_ACCESS_OUTAGE_GRACE="off").outage_grace is None
+    assert login(folders, HUBSTACK_ACCESS_OUTAGE_GRACE="600").outage_grace == 600
+    refused(
+        folders, "HUBSTACK_ACCESS_OUTAGE_GRACE='soon' is not a number of seconds", HUBSTACK_ACCESS_OUTAGE_GRACE="soon"
+    )
