@@ -138,6 +138,20 @@ SETTINGS = (
         ),
     ),
     *_section(
+        "access",
+        (HUB,),
+        (
+            "HUBSTACK_COOKIE_MAX_AGE_DAYS",
+            "1",
+            "days a log-in cookie is valid (JupyterHub's cookie_max_age_days; JupyterHub's default is 14)",
+        ),
+        (
+            "HUBSTACK_TOKEN_MAX_AGE_DAYS",
+            "30",
+            "longest lifetime of an API token a user creates; a token without an expiry is refused",
+        ),
+    ),
+    *_section(
         "limits",
         (HUB,),
         (

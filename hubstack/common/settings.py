@@ -75,6 +75,8 @@ class Settings:
     base_image: str
     limits: UserLimits = None
     tls: HTTPS = None
+    cookie_max_age_days: float = 1
+    token_max_age_seconds: int = 30 * 86400
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -203,5 +205,12 @@ def load(environ=None, dotenv_path=None, **overrides):
         base_image=base_image,
         limits=user_limits(raw),
         tls=https_settings(raw),
+        cookie_max_age_days=parse.number(
+            "HUBSTACK_COOKIE_MAX_AGE_DAYS", raw["HUBSTACK_COOKIE_MAX_AGE_DAYS"], 0.01, 365, example="1"
+        ),
+        token_max_age_seconds=int(
+            parse.number("HUBSTACK_TOKEN_MAX_AGE_DAYS", raw["HUBSTACK_TOKEN_MAX_AGE_DAYS"], 0.01, 3650, example="30")
+            * 86400
+        ),
         raw=raw,
     )

@@ -455,7 +455,10 @@ def test_a_revoked_researchers_tokens_and_requests_end(production, docker_client
     researcher = user(email)
     researcher.login()
     path = f"/users/{requests.utils.quote(email, safe='')}/tokens"
-    made = researcher.api("POST", path, json={"note": "ci"})
+    # Tokens have a lifetime: none that never expires, none beyond HUBSTACK_TOKEN_MAX_AGE_DAYS (30).
+    assert researcher.api("POST", path, json={"note": "forever"}).status_code == 400
+    assert researcher.api("POST", path, json={"note": "long", "expires_in": 31 * 86400}).status_code == 400
+    made = researcher.api("POST", path, json={"note": "ci", "expires_in": 3600})
     assert made.status_code == 201, made.text
     tokens = [made.json()["token"]]
 
@@ -467,7 +470,7 @@ def test_a_revoked_researchers_tokens_and_requests_end(production, docker_client
     production["registry"].revoke(email)
     refused, deadline = None, time.monotonic() + RECHECK * 2 + 30
     while time.monotonic() < deadline:
-        response = with_token("POST", path, tokens[-1], json={"note": "chain"})
+        response = with_token("POST", path, tokens[-1], json={"note": "chain", "expires_in": 3600})
         if response.status_code != 201:
             refused = response
             break
