@@ -138,6 +138,9 @@ else:
     elif login.provider == "google":
         auth.scope = ["openid", "email"]
         auth.hosted_domain = list(login.google_domains)
+        # With one hosted domain OAuthenticator would strip it (jane@example.org -> jane),
+        # and nobody would ever match an approval: the user name is the whole verified address.
+        auth.strip_domain = False
     elif login.provider == "github":
         auth.scope = ["read:user", "user:email"] + (["read:org"] if login.github_orgs or login.admin_groups else [])
         auth.allowed_organizations = set(login.github_orgs)

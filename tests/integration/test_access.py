@@ -269,8 +269,30 @@ def test_google_and_github_configurations_start(
             "client_id=ci-app" in location
             and f"redirect_uri=http%3A%2F%2F127.0.0.1%3A{PORT}%2Fhub%2Foauth_callback" in location
         )
+        if provider == "google":
+            google_keeps_the_whole_address(container)
     finally:
         container.remove(force=True)
+
+
+def google_keeps_the_whole_address(container):
+    """The hub's own authenticator, configured by its own config file, given Google's documented
+    user-info claims: with one hosted domain, OAuthenticator would strip it (jane@example.org -> jane)."""
+    derive = (
+        "import asyncio, json, os; from traitlets.config.loader import PyFileConfigLoader; "
+        "from hubstack_hub.auth import GoogleAuthenticator; "
+        "a = GoogleAuthenticator(config=PyFileConfigLoader(os.environ['HUB_CONFIG']).load_config()); "
+        "claims = lambda hd: {'sub': '1', 'email': 'jane@example.org', 'verified_email': True, 'hd': hd}; "
+        "name = a.user_info_to_username(claims('example.org')); "
+        "model = lambda hd: {'name': name, 'auth_state': {a.user_auth_state_key: claims(hd)}}; "
+        "print(json.dumps([name, a.check_blocked_users(name, model('example.org')), "
+        "a.check_blocked_users(name, model('elsewhere.org'))]))"
+    )
+    result = container.exec_run(["python3", "-c", derive])
+    said = result.output.decode().strip().splitlines()
+    assert result.exit_code == 0, said[-5:]
+    # The full verified address, and the hosted domain still enforced (True: not blocked).
+    assert json.loads(said[-1]) == ["jane@example.org", True, False], said[-5:]
 
 
 # -- deciding at log-in -------------------------------------------------------------------
