@@ -5,7 +5,7 @@ import os
 import shutil
 import subprocess
 
-from .common.contract import NO_TLS_FILES, TLS_PROFILE
+from .common.contract import NO_TLS_FILES, TLS_FOLDER, TLS_PROFILE
 from .errors import ComposeError
 
 
@@ -39,13 +39,16 @@ def derived(settings):
     The tls service is in the Compose profile "tls": a hand-run `docker compose up`
     starts only the hub unless asked (`--profile tls`). The CLI activates the
     profile always, so that `down` and `logs` see the service, and names the
-    services it starts. Unless HUBSTACK_HTTPS=files, an empty folder is mounted
-    where the certificate files would be: the terminator never sees secrets/.
+    services it starts. The terminator gets the certificate's own folder in
+    the secrets folder with HUBSTACK_HTTPS=files, an empty folder otherwise:
+    never the other secrets.
     """
     return {
         "COMPOSE_PROFILES": TLS_PROFILE,
         "HUBSTACK_HUB_BIND": settings.hub_bind,
-        "HUBSTACK_TLS_FILES_DIR": settings.raw["HUBSTACK_SECRETS_DIR"] if settings.https == "files" else NO_TLS_FILES,
+        "HUBSTACK_TLS_FILES_DIR": f"{settings.raw['HUBSTACK_SECRETS_DIR'].rstrip('/')}/{TLS_FOLDER}"
+        if settings.https == "files"
+        else NO_TLS_FILES,
     }
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import compose, engine
-from .common.contract import AUDIT_FAILED, TLS_CHAIN
+from .common.contract import AUDIT_FAILED, TLS_CHAIN, TLS_FOLDER
 from .common.parse import SettingsError
 from .errors import ComposeError, EngineError
 
@@ -106,8 +106,8 @@ def secret_files(folder, shown):
     if not folder.is_dir():
         return Check("secrets", WARN, f"{shown}/ does not exist", "run `hubstack secrets init` (production needs it)")
     loose = [
-        p.name
-        for p in sorted(folder.iterdir())
+        str(p.relative_to(folder))
+        for p in sorted([*folder.iterdir(), *(folder / TLS_FOLDER).glob("*")])
         if p.is_file()
         and not p.name.startswith(".")
         and p.name != "README.md"
@@ -186,14 +186,14 @@ def https_certificate(settings, secrets_dir, shown):
             "" if status == OK else "set HUBSTACK_HTTPS (acme, files or self-signed)",
         )
     if settings.https == "files":
-        path = Path(secrets_dir) / TLS_CHAIN
+        path = Path(secrets_dir) / TLS_FOLDER / TLS_CHAIN
         try:
-            return certificate(decode_pem(path), f"{shown}/{TLS_CHAIN}")
+            return certificate(decode_pem(path), f"{shown}/{TLS_FOLDER}/{TLS_CHAIN}")
         except (OSError, ssl.SSLError) as err:
             return Check(
                 "certificate",
                 FAIL,
-                f"{shown}/{TLS_CHAIN}: {getattr(err, 'strerror', None) or err}",
+                f"{shown}/{TLS_FOLDER}/{TLS_CHAIN}: {getattr(err, 'strerror', None) or err}",
                 "put the full chain (PEM) there",
             )
     domain, port = settings.tls.domain or "localhost", settings.tls.https_port

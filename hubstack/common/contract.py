@@ -44,7 +44,10 @@ BEARER_TOKEN = "registry_token"
 COOKIE_SECRET = "jupyterhub_cookie_secret"  # made by `hubstack secrets init`: signs log-in cookies
 CRYPT_KEY = "jupyterhub_crypt_key"  # made by `hubstack secrets init`: encrypts auth state
 GENERATED_SECRETS = (COOKIE_SECRET, CRYPT_KEY)
-TLS_CHAIN, TLS_KEY = "tls_fullchain.pem", "tls_privkey.pem"  # HUBSTACK_HTTPS=files
+# HUBSTACK_HTTPS=files: the certificate and its key, in a folder of their own inside the
+# secrets folder, the only one the tls container is given (it never sees the other secrets).
+TLS_FOLDER = "tls"
+TLS_CHAIN, TLS_KEY = "tls_fullchain.pem", "tls_privkey.pem"
 APPROVAL_LIST = "approvals.csv"  # in HUBSTACK_ACCESS_DIR
 
 # -- labels on everything an instance makes ----------------------------------------

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import parse
-from .contract import TLS_CHAIN, TLS_KEY
+from .contract import TLS_CHAIN, TLS_FOLDER, TLS_KEY
 from .parse import SettingsError
 from .registry import LETS_ENCRYPT
 
@@ -76,9 +76,15 @@ def https_settings(raw):
     )
 
 
-def check_tls_files(secrets_dir, shown_dir):
+def check_tls_files(secrets_dir, shown_secrets):
     """HUBSTACK_HTTPS=files: the full chain and its private key, readable only by their owner, belonging together."""
-    chain, key = Path(secrets_dir) / TLS_CHAIN, Path(secrets_dir) / TLS_KEY
+    folder, shown_dir = Path(secrets_dir) / TLS_FOLDER, f"{shown_secrets}/{TLS_FOLDER}"
+    chain, key = folder / TLS_CHAIN, folder / TLS_KEY
+    if not folder.is_dir() and (Path(secrets_dir) / TLS_CHAIN).is_file():
+        raise SettingsError(
+            f"the certificate files belong in {shown_dir}/ now (the tls container sees only that folder): "
+            f"mkdir -m 700 {shown_dir} && mv {shown_secrets}/{TLS_CHAIN} {shown_secrets}/{TLS_KEY} {shown_dir}/"
+        )
     for path, what in (
         (chain, "the certificate with its intermediates (full chain, PEM)"),
         (key, "its private key (PEM)"),

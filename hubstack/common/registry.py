@@ -11,7 +11,7 @@ the committed files and compose.yml's environment lists against it.
 import sys
 from dataclasses import dataclass
 
-from .contract import TLS_CHAIN, TLS_KEY
+from .contract import TLS_CHAIN, TLS_FOLDER, TLS_KEY
 
 LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 HUB, TLS = "hub", "tls"  # Compose services that read settings
@@ -175,7 +175,7 @@ SETTINGS = (
         (
             "HUBSTACK_HTTPS",
             "off",
-            f"off, acme (automatic certificates), files (secrets/{TLS_CHAIN} and {TLS_KEY}) or self-signed; off outside dev mode only on a loopback bind",
+            f"off, acme (automatic certificates), files (secrets/{TLS_FOLDER}/{TLS_CHAIN} and {TLS_KEY}) or self-signed; off outside dev mode only on a loopback bind",
         ),
         (
             "HUBSTACK_DOMAIN",

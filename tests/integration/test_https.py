@@ -276,10 +276,10 @@ def test_plain_http_on_a_public_address_is_refused_by_the_cli_and_the_hub(built_
         ("unknown mode", "HUBSTACK_HTTPS='tls' is not known: use off, acme, files or self-signed"),
         ("acme without e-mail", "HUBSTACK_HTTPS=acme needs HUBSTACK_ACME_EMAIL"),
         ("domain with a scheme", "HUBSTACK_DOMAIN='https://hub.example.org' is not a DNS name"),
-        ("files missing", "HUBSTACK_HTTPS=files but {secrets}/tls_fullchain.pem is missing"),
+        ("files missing", "HUBSTACK_HTTPS=files but {secrets}/tls/tls_fullchain.pem is missing"),
         (
             "key readable by all",
-            "{secrets}/tls_privkey.pem can be read by others: run `chmod 600 {secrets}/tls_privkey.pem`",
+            "{secrets}/tls/tls_privkey.pem can be read by others: run `chmod 600 {secrets}/tls/tls_privkey.pem`",
         ),
     ],
 )
@@ -301,9 +301,10 @@ def test_bad_https_settings_stop_the_cli_with_one_line(tmp_path, case, message):
         env["HUBSTACK_DOMAIN"] = "https://hub.example.org"
     elif case == "key readable by all":
         key, cert = make_leaf(make_ca("test CA"), ["hub.example.org"])
-        (secrets / "tls_fullchain.pem").write_bytes(pem(cert))
-        (secrets / "tls_privkey.pem").write_bytes(key_pem(key))
-        (secrets / "tls_privkey.pem").chmod(0o644)
+        (secrets / "tls").mkdir()
+        (secrets / "tls" / "tls_fullchain.pem").write_bytes(pem(cert))
+        (secrets / "tls" / "tls_privkey.pem").write_bytes(key_pem(key))
+        (secrets / "tls" / "tls_privkey.pem").chmod(0o644)
     result = run_hubstack("up", env=env, check=False, timeout=120)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1, result.stderr
@@ -445,17 +446,18 @@ def test_self_signed_certificate_from_caddys_own_ca(https_instance, docker_clien
 
 def test_provided_files_are_served_and_replaced_without_a_restart(https_instance, docker_client, tmp_path):
     secrets = tmp_path / "secrets"
-    secrets.mkdir(mode=0o700)
+    (secrets / "tls").mkdir(mode=0o700, parents=True)
+    run_hubstack("secrets", "init", env={"HUBSTACK_SECRETS_DIR": str(secrets)})  # secrets the terminator must not see
     ca = make_ca("hubstack test CA")
     (tmp_path / "ca.pem").write_bytes(pem(ca[1]))
 
     def install(names):
         key, cert = make_leaf(ca, names)
         for name, data in (("tls_privkey.pem", key_pem(key)), ("tls_fullchain.pem", pem(cert) + pem(ca[1]))):
-            part = secrets / f".{name}.new"
+            part = secrets / "tls" / f".{name}.new"
             part.write_bytes(data)
             part.chmod(0o600)
-            part.rename(secrets / name)  # as certbot-like tools do: whole files, swapped in
+            part.rename(secrets / "tls" / name)  # as certbot-like tools do: whole files, swapped in
         return cert.serial_number
 
     first = install([DOMAIN])
@@ -467,6 +469,10 @@ def test_provided_files_are_served_and_replaced_without_a_restart(https_instance
     assert redirect() == (308, f"https://{DOMAIN}:{HTTPS_PORT}/hub/health")
     tls = tls_container(docker_client)
     started, container_id = tls.attrs["State"]["StartedAt"], tls.id
+    # The terminator has its certificate and key, and none of the hub's secrets beside them.
+    listing = tls.exec_run(["ls", "-A", "/run/secrets/hubstack"]).output.decode().split()
+    assert sorted(listing) == ["tls_fullchain.pem", "tls_privkey.pem"], listing
+    assert sorted(p.name for p in secrets.iterdir()) == ["jupyterhub_cookie_secret", "jupyterhub_crypt_key", "tls"]
 
     with Hammer(tmp_path / "ca.pem") as hammer:
         time.sleep(1)

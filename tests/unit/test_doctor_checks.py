@@ -77,7 +77,7 @@ def test_a_self_signed_certificate_of_hours_is_fine_until_it_runs_out(tmp_path):
 def test_files_mode_without_the_chain_fails(tmp_path):
     settings = load(environ={"HUBSTACK_HTTPS": "files", "HUBSTACK_DOMAIN": "hub.example.org"})
     row = doctor.https_certificate(settings, tmp_path, "secrets")
-    assert row.status == doctor.FAIL and "secrets/tls_fullchain.pem" in row.found
+    assert row.status == doctor.FAIL and "secrets/tls/tls_fullchain.pem" in row.found
 
 
 def test_plain_http_on_a_public_address_fails_outside_dev_mode():

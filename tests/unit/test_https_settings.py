@@ -43,8 +43,9 @@ def key_and_cert(folder, name="hub.example.org", key=None):
         .sign(key, hashes.SHA256())
     )
     folder.mkdir(exist_ok=True)
-    (folder / "tls_fullchain.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path = folder / "tls_privkey.pem"
+    (folder / "tls").mkdir(exist_ok=True)
+    (folder / "tls" / "tls_fullchain.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path = folder / "tls" / "tls_privkey.pem"
     key_path.write_bytes(
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
@@ -76,7 +77,7 @@ def test_compose_gets_the_derived_variables():
     tls = compose.derived(load(environ={**ACME, "HUBSTACK_BIND": "0.0.0.0"}))
     assert tls["HUBSTACK_HUB_BIND"] == "127.0.0.1" and tls["HUBSTACK_TLS_FILES_DIR"] == "./tls/no-files"
     files = compose.derived(load(environ={"HUBSTACK_HTTPS": "files", "HUBSTACK_SECRETS_DIR": "/srv/hub-secrets"}))
-    assert files["HUBSTACK_TLS_FILES_DIR"] == "/srv/hub-secrets"
+    assert files["HUBSTACK_TLS_FILES_DIR"] == "/srv/hub-secrets/tls"  # that folder only, never the other secrets
 
 
 def test_self_signed_defaults_to_localhost():
@@ -128,7 +129,7 @@ def test_bad_values_are_refused_at_load_with_one_line(environ, message):
         ({"HUBSTACK_HTTPS": "files"}, "HUBSTACK_HTTPS=files needs HUBSTACK_DOMAIN"),
         (
             {"HUBSTACK_HTTPS": "files", "HUBSTACK_DOMAIN": "hub.example.org"},
-            "HUBSTACK_HTTPS=files but ./secrets/tls_fullchain.pem is missing",
+            "HUBSTACK_HTTPS=files but ./secrets/tls/tls_fullchain.pem is missing",
         ),
     ],
 )
@@ -164,26 +165,30 @@ def test_files_mode_checks_the_files(tmp_path):
     folders = (secrets, tmp_path / "access")
     key = key_and_cert(secrets)
     check_mode(load(environ=env), *folders)  # a matching pair, key private: fine
-    (secrets / "tls_privkey.pem").chmod(0o644)
-    refused(env, "./secrets/tls_privkey.pem can be read by others: run `chmod 600 ./secrets/tls_privkey.pem`", folders)
-    (secrets / "tls_privkey.pem").chmod(0o640)
+    (secrets / "tls" / "tls_privkey.pem").chmod(0o644)
+    refused(
+        env,
+        "./secrets/tls/tls_privkey.pem can be read by others: run `chmod 600 ./secrets/tls/tls_privkey.pem`",
+        folders,
+    )
+    (secrets / "tls" / "tls_privkey.pem").chmod(0o640)
     refused(env, "can be read by others", folders)
-    (secrets / "tls_privkey.pem").unlink()
-    refused(env, "HUBSTACK_HTTPS=files but ./secrets/tls_privkey.pem is missing", folders)
+    (secrets / "tls" / "tls_privkey.pem").unlink()
+    refused(env, "HUBSTACK_HTTPS=files but ./secrets/tls/tls_privkey.pem is missing", folders)
     # A key of another certificate.
     key_and_cert(secrets)
-    chain = (secrets / "tls_fullchain.pem").read_bytes()
+    chain = (secrets / "tls" / "tls_fullchain.pem").read_bytes()
     key_and_cert(secrets, key=key)
-    (secrets / "tls_fullchain.pem").write_bytes(chain)
+    (secrets / "tls" / "tls_fullchain.pem").write_bytes(chain)
     refused(env, "the key is not the certificate's: put the matching pair there", folders)
-    (secrets / "tls_fullchain.pem").write_text("not a certificate\n")
+    (secrets / "tls" / "tls_fullchain.pem").write_text("not a certificate\n")
     refused(env, "both must be PEM", folders)
 
 
 def test_encrypted_key_is_refused_without_prompting(tmp_path):
     secrets = tmp_path / "secrets"
     key = key_and_cert(secrets)
-    (secrets / "tls_privkey.pem").write_bytes(
+    (secrets / "tls" / "tls_privkey.pem").write_bytes(
         key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
@@ -198,7 +203,7 @@ def test_encrypted_key_is_refused_without_prompting(tmp_path):
     }
     refused(
         env,
-        "./secrets/tls_privkey.pem is encrypted: Caddy needs its unencrypted private key",
+        "./secrets/tls/tls_privkey.pem is encrypted: Caddy needs its unencrypted private key",
         (secrets, tmp_path / "access"),
     )
 
@@ -211,7 +216,7 @@ def test_acme_ca_root_must_be_a_pem_file(tmp_path):
     with pytest.raises(SettingsError, match="holds no PEM certificate"):
         acme_ca_root_file(s, tmp_path)
     key_and_cert(tmp_path / "pki")
-    (tmp_path / "ca-root.pem").write_bytes((tmp_path / "pki" / "tls_fullchain.pem").read_bytes())
+    (tmp_path / "ca-root.pem").write_bytes((tmp_path / "pki" / "tls" / "tls_fullchain.pem").read_bytes())
     assert acme_ca_root_file(s, tmp_path) == tmp_path / "ca-root.pem"
     assert acme_ca_root_file(load(environ=ACME), tmp_path) is None
 
@@ -239,3 +244,13 @@ def test_callback_url_must_be_on_the_https_domain(tmp_path):
         "is not on HUBSTACK_DOMAIN=data.example.org: use https://data.example.org/hub/oauth_callback",
         (secrets, access),
     )
+
+
+def test_certificate_files_in_the_old_place_are_sent_to_their_folder(tmp_path):
+    secrets = tmp_path / "secrets"
+    key_and_cert(secrets)
+    for name in ("tls_fullchain.pem", "tls_privkey.pem"):
+        (secrets / "tls" / name).rename(secrets / name)
+    (secrets / "tls").rmdir()
+    env = {"HUBSTACK_HTTPS": "files", "HUBSTACK_DOMAIN": "hub.example.org", "DEV_MODE": "1"}
+    refused(env, "the certificate files belong in ./secrets/tls/ now", (secrets, tmp_path / "access"))
