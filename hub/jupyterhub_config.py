@@ -96,18 +96,22 @@ if limits.idle_timeout:
     ]
 
 if settings.dev_mode:
+    from hubstack_hub.names import DEV_PATTERN
+
     if settings.dev_password:
-        c.JupyterHub.authenticator_class = "shared-password"
+        c.JupyterHub.authenticator_class = "hubstack_hub.dev.DevPasswordAuthenticator"
         c.SharedPasswordAuthenticator.user_password = settings.dev_password
     else:
-        c.JupyterHub.authenticator_class = "dummy"
+        c.JupyterHub.authenticator_class = "hubstack_hub.dev.DevAuthenticator"
     c.Authenticator.allow_all = True
+    c.Authenticator.username_pattern = DEV_PATTERN
 else:
     # Production: identity from OAuth, then the access check (hubstack_hub.auth).
     # No allow_all: JupyterHub would skip the access check.
     from hubstack_hub.access import build_checker
     from hubstack_hub.auth import CLASSES
     from hubstack_hub.identity import github_teams
+    from hubstack_hub.names import PRODUCTION_PATTERN
 
     authenticator = CLASSES[login.provider]
     c.JupyterHub.authenticator_class = authenticator
@@ -121,6 +125,7 @@ else:
     auth.oauth_callback_url = login.callback_url
     auth.admin_users = set(login.admin_users)
     auth.any_allow_config = True  # the access check is the allow rule
+    auth.username_pattern = PRODUCTION_PATTERN  # ASCII e-mail addresses only (hubstack_hub.names)
     auth.access_checker = build_checker(login, contract.AUDIT_LOG)
     auth.apply_url = login.apply_url
     auth.auth_refresh_age = login.recheck_seconds

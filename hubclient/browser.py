@@ -9,7 +9,7 @@ admin token or internal API.
 import json
 import time
 import uuid
-from urllib.parse import urljoin
+from urllib.parse import quote, urljoin
 
 import requests
 import websocket
@@ -89,7 +89,7 @@ class BrowserUser:
         return page.text[-500:]
 
     def stop_server(self, timeout=120):
-        response = self.api("DELETE", f"/users/{self.me()['name']}/server")
+        response = self.api("DELETE", f"/users/{quote(self.me()['name'], safe='@')}/server")
         if response.status_code not in (202, 204):
             raise HubError(f"stopping the server failed: {response.status_code} {response.text}")
         deadline = time.monotonic() + timeout

@@ -25,6 +25,7 @@ from traitlets import Any, Unicode
 
 from .access import DENIED, UNAVAILABLE, UNCONFIRMED, Decision
 from .identity import primary_verified_email
+from .names import SafeUserNames
 
 REASK_SECONDS = 5  # an "unavailable" answer is reused this long before the sources are asked again
 
@@ -54,7 +55,7 @@ class AccessDenied(web.HTTPError):
         self.jupyterhub_message = user_message(decision, user)
 
 
-class AccessCheckMixin(OAuthenticator):
+class AccessCheckMixin(SafeUserNames, OAuthenticator):
     """Put first in the bases, before the provider's OAuthenticator."""
 
     access_checker = Any(config=True, help="hubstack_hub.access.AccessChecker asked after log-in")

@@ -68,7 +68,10 @@ class HubstackSpawner(DockerSpawner):
         env_volume = await self.shared_environment_volume()
         await self.ensure_home_volumes()
         self.read_only_volumes = {**self.read_only_volumes, env_volume: ENV_MOUNT}
-        labels = self.names.labels(Role.USER_SERVER, user=self.user.name)
+        # DockerSpawner renders extra_create_kwargs as templates (str.format): a name is
+        # never a template, so its braces are doubled to come out as they are.
+        user = self.user.name.replace("{", "{{").replace("}", "}}")
+        labels = self.names.labels(Role.USER_SERVER, user=user)
         self.extra_create_kwargs = {**self.extra_create_kwargs, "labels": labels}
         ip, port = await super().start()
         await self.wait_until_answering(f"http://{ip}:{port}")
