@@ -18,6 +18,17 @@ c = get_config()  # noqa: F821
 try:
     settings = load()
     login = check_mode(settings, contract.SECRETS_MOUNT, contract.ACCESS_MOUNT)  # None in dev mode
+    if login is not None:
+        from hubstack_hub.stacknet import refuse_plain_http_off_the_stack
+
+        refuse_plain_http_off_the_stack(
+            {
+                "OAUTH2_TOKEN_URL": login.token_url,
+                "OAUTH2_USERDATA_URL": login.userdata_url,
+                "HUBSTACK_REGISTRY_URL": login.registry_url,
+            },
+            settings.names.network,
+        )
 except SettingsError as err:
     # One line that says what to fix, not a traceback.
     print(f"hubstack: {err}", file=sys.stderr)

@@ -226,6 +226,27 @@ def test_production_refuses_to_start_half_configured(built_stack, docker_client,
         container.remove(force=True)
 
 
+def test_plain_http_to_a_host_off_the_stack_is_refused_by_the_hub(built_stack, docker_client, settings, tmp_path):
+    secrets_dir, access_dir = tmp_path / "secrets", tmp_path / "access"
+    run_hubstack("secrets", "init", env={"HUBSTACK_SECRETS_DIR": str(secrets_dir)})
+    write_secret(secrets_dir, "oauth_client_secret", CLIENT_SECRET)
+    write_secret(secrets_dir, "registry_consumer_secret", CONSUMER_SECRET)
+    access_dir.mkdir()
+    (access_dir / "approvals.csv").write_text("someone@example.org,,\n")
+    env = production_env(secrets_dir, access_dir, OAUTH2_TOKEN_URL="http://intranet:9400/oauth2/token")
+    env = {k: v for k, v in env.items() if k not in ("HUBSTACK_SECRETS_DIR", "HUBSTACK_ACCESS_DIR")}
+    container = lone_hub(docker_client, settings, {**env, "HUBSTACK_NAME": f"{NAME}-bad"}, secrets_dir, access_dir)
+    try:
+        assert container.wait(timeout=120)["StatusCode"] != 0
+        log = container.logs(stdout=False, stderr=True).decode().strip().splitlines()
+        assert log[-1].startswith("hubstack: OAUTH2_TOKEN_URL='http://intranet:9400/oauth2/token' is plain http"), log[
+            -5:
+        ]
+        assert "not a container on the stack's network" in log[-1]
+    finally:
+        container.remove(force=True)
+
+
 @pytest.mark.parametrize(
     "provider,extra,authorize",
     [
