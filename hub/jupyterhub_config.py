@@ -84,6 +84,7 @@ if settings.tls.on:
     # by itself (the request is https), its _xsrf cookie only when told.
     c.JupyterHub.tornado_settings["xsrf_cookie_kwargs"] = {"secure": True}
 c.JupyterHub.active_server_limit = limits.max_servers
+roles = []  # c.JupyterHub.load_roles, set once below
 if limits.idle_timeout:
     # Stops servers idle for HUBSTACK_IDLE_TIMEOUT seconds; their volumes stay.
     c.JupyterHub.services = [
@@ -98,13 +99,13 @@ if limits.idle_timeout:
             ],
         }
     ]
-    c.JupyterHub.load_roles = [
+    roles.append(
         {
             "name": "idle-culler",
             "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
             "services": ["idle-culler"],
         }
-    ]
+    )
 
 if settings.dev_mode:
     from hubstack_hub.names import DEV_PATTERN
@@ -119,10 +120,11 @@ if settings.dev_mode:
 else:
     # Production: identity from OAuth, then the access check (hubstack_hub.auth).
     # No allow_all: JupyterHub would skip the access check.
-    from hubstack_hub.access import build_checker
+    from hubstack_hub.access import APPROVED, Decision, build_checker
     from hubstack_hub.auth import CLASSES
     from hubstack_hub.identity import github_teams
     from hubstack_hub.names import PRODUCTION_PATTERN
+    from hubstack_hub.roles import admin_roles
 
     authenticator = CLASSES[login.provider]
     c.JupyterHub.authenticator_class = authenticator
@@ -134,10 +136,17 @@ else:
     auth.client_id = login.client_id
     auth.client_secret = login.client_secret
     auth.oauth_callback_url = login.callback_url
-    auth.admin_users = set(login.admin_users)
+    # Operators get a role that runs the hub without opening researchers' servers
+    # (hubstack_hub.roles); admin_users/admin_groups are not used, so that the role
+    # lists below are the whole truth.
+    roles += admin_roles(login.admin_users, login.admin_groups, login.admin_full_access)
     auth.any_allow_config = True  # the access check is the allow rule
     auth.username_pattern = PRODUCTION_PATTERN  # ASCII e-mail addresses only (hubstack_hub.names)
     auth.access_checker = build_checker(login, contract.AUDIT_LOG)
+    if login.admin_full_access:
+        full = Decision(APPROVED, "operator", "HUBSTACK_ADMIN_FULL_ACCESS=1: may open every server and act as anyone")
+        for who in sorted(login.admin_users) + [f"group:{g}" for g in sorted(login.admin_groups)]:
+            auth.access_checker.audit.write("admin-full-access", who, full, 0)
     auth.apply_url = login.apply_url
     auth.auth_refresh_age = login.recheck_seconds
     if login.provider == "oidc":
@@ -148,9 +157,8 @@ else:
         auth.username_claim = "email"
         auth.login_service = "your institution"
         if login.admin_groups:
-            auth.manage_groups = True
+            auth.manage_groups = True  # the operator role goes to these groups
             auth.auth_state_groups_key = f"oauth_user.{login.groups_claim}"
-            auth.admin_groups = set(login.admin_groups)
     elif login.provider == "google":
         auth.scope = ["openid", "email"]
         auth.hosted_domain = list(login.google_domains)
@@ -162,6 +170,7 @@ else:
         auth.allowed_organizations = set(login.github_orgs)
         if login.admin_groups:
             auth.populate_teams_in_auth_state = True
-            auth.manage_groups = True
+            auth.manage_groups = True  # the operator role goes to these org:team groups
             auth.auth_state_groups_key = github_teams
-            auth.admin_groups = set(login.admin_groups)
+
+c.JupyterHub.load_roles = roles

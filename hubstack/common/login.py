@@ -38,6 +38,7 @@ class Login:
     google_domains: tuple
     admin_users: frozenset
     admin_groups: frozenset
+    admin_full_access: bool
     sources: tuple
     registry_url: str
     registry_auth: str
@@ -185,6 +186,7 @@ def load_login(raw, secrets_dir, access_dir):
         google_domains=google_domains,
         admin_users=admin_users,
         admin_groups=admin_groups,
+        admin_full_access=parse.boolean("HUBSTACK_ADMIN_FULL_ACCESS", raw["HUBSTACK_ADMIN_FULL_ACCESS"]),
         sources=sources,
         registry_url=registry_url,
         registry_auth=registry_auth,

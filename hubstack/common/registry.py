@@ -89,8 +89,21 @@ SETTINGS = (
         ("HUBSTACK_OIDC_GROUPS_CLAIM", "groups", "oidc: the userinfo claim that lists the user's groups"),
         ("HUBSTACK_GITHUB_ORGS", "", "github: only members of these organisations or org:team (comma-separated)"),
         ("HUBSTACK_GOOGLE_DOMAINS", "", "google: only accounts of these hosted domains (comma-separated)"),
-        ("HUBSTACK_ADMIN_USERS", "", "e-mail addresses of hub admins (comma-separated); they need approval too"),
-        ("HUBSTACK_ADMIN_GROUPS", "", "oidc/github: groups (github: org:team) whose members are hub admins"),
+        (
+            "HUBSTACK_ADMIN_USERS",
+            "",
+            "e-mail addresses of the hub's operators (comma-separated): they manage users and servers, never open a researcher's; they need approval too",
+        ),
+        (
+            "HUBSTACK_ADMIN_GROUPS",
+            "",
+            "oidc/github: groups (github: org:team) whose members are operators, like HUBSTACK_ADMIN_USERS",
+        ),
+        (
+            "HUBSTACK_ADMIN_FULL_ACCESS",
+            "0",
+            "1: operators get JupyterHub's full admin role (open every server, act as anyone); audited at every start",
+        ),
     ),
     *_section(
         "access",

@@ -28,6 +28,7 @@ CLIENT_SECRET = "ci-client-secret-7f3a9c"
 CONSUMER_KEY, CONSUMER_SECRET = "hubstack-ci", "ci-consumer-secret-41d2e8"
 RECHECK, TIMEOUT = 6, 4
 CACHE, GRACE = 20, 20  # an outage is ridden out for CACHE + GRACE s after the last approval
+OPERATOR = "operator@example.org"
 APPLY_URL = "https://daco.example.org/apply"
 TEST_SERVICES = Image("test-services", "tests/services", wheels=True)
 HUB = f"http://127.0.0.1:{PORT}"
@@ -51,6 +52,7 @@ def production_env(secrets_dir, access_dir, **extra):
         "HUBSTACK_ACCESS_OUTAGE_GRACE": str(GRACE),
         "HUBSTACK_ACCESS_RECHECK": str(RECHECK),
         "HUBSTACK_ACCESS_APPLY_URL": APPLY_URL,
+        "HUBSTACK_ADMIN_USERS": OPERATOR,
         "HUBSTACK_SECRETS_DIR": str(secrets_dir),
         "HUBSTACK_ACCESS_DIR": str(access_dir),
         **extra,
@@ -577,6 +579,33 @@ def test_an_outage_longer_than_cache_and_grace_stops_servers_and_says_why(produc
     page = researcher.session.get(researcher.url("/hub/home"), timeout=30, allow_redirects=False)
     assert page.status_code == 302 and "/hub/login" in page.headers["Location"]
     print(f"\noutage: server stopped {took:.1f} s into the outage (cache {CACHE} s + grace {GRACE} s)")
+
+
+def test_operators_run_the_hub_but_never_open_a_researchers_server(production, docker_client, settings):
+    registry = production["registry"]
+    for email in (OPERATOR, "studied@example.org"):
+        registry.approve(email)
+    researcher = user("studied@example.org")
+    researcher.login()
+    researcher.start_server()
+    operator = user(OPERATOR)
+    operator.login()
+    assert operator.me()["admin"] is False
+    assert operator.api("GET", "/users").status_code == 200  # the operator sees who is on the hub
+    studied = f"/users/{requests.utils.quote('studied@example.org', safe='@')}"
+    # ... but can neither act as a researcher nor open their server
+    assert operator.api("POST", f"{studied}/tokens", json={"expires_in": 600}).status_code == 403
+    opened = operator.session.get(researcher.server_url + "api/contents", timeout=60)
+    assert opened.status_code != 200 and "demo.ipynb" not in opened.text, opened.status_code
+    # ... and stops servers and runs the hub
+    assert operator.api("DELETE", f"{studied}/server").status_code in (202, 204)
+    wait_for(lambda: not containers_of(docker_client, "studied@example.org"), 60, "the operator's stop")
+    # A name taken out of HUBSTACK_ADMIN_USERS loses the role when the hub starts again.
+    run_hubstack("up", env={**production["env"], "HUBSTACK_ADMIN_USERS": ""}, timeout=600)
+    former = user(OPERATOR)
+    former.login()
+    assert former.api("GET", "/users").status_code == 403
+    run_hubstack("up", env=production["env"], timeout=600)  # as the other tests of this module have it
 
 
 def test_registry_down_is_unavailable(production, services, docker_client, settings):
