@@ -7,10 +7,11 @@ kept wherever they work.
 """
 
 import sys
+from pathlib import Path
 
 from hubstack.common import contract
 from hubstack.common.parse import SettingsError
-from hubstack.common.policy import check_mode
+from hubstack.common.policy import check_data_mode, check_mode
 from hubstack.common.settings import load
 
 c = get_config()  # noqa: F821
@@ -18,6 +19,11 @@ c = get_config()  # noqa: F821
 try:
     settings = load()
     login = check_mode(settings, contract.SECRETS_MOUNT, contract.ACCESS_MOUNT)  # None in dev mode
+    # Never dev mode on production data, nor production on dev data unless adopted.
+    mode_file = Path(contract.DATA_MODE_FILE)
+    record = check_data_mode(mode_file.read_text().strip() if mode_file.is_file() else None, settings)
+    if record:
+        mode_file.write_text(record + "\n")
     if login is not None:
         from hubstack_hub.stacknet import refuse_plain_http_off_the_stack
 

@@ -14,10 +14,10 @@ from docker.errors import DockerException
 
 from . import compose, engine
 from .build import Builder
-from .common.contract import HEALTH_PATH, LABEL_ROLE, LABEL_USER
+from .common.contract import DATA_MODE_FILE, HEALTH_PATH, HUB_DATA, LABEL_ROLE, LABEL_USER
 from .common.https import acme_ca_root_file
 from .common.parse import SettingsError
-from .common.policy import check_mode
+from .common.policy import check_data_mode, check_mode
 from .common.settings import load
 from .errors import EngineError, HubNotHealthy, HubstackError
 from .images import IMAGES
@@ -99,6 +99,25 @@ class Stack:
             raise HubNotHealthy(f"the hub {self.names.hub_container} is not running: start it with `hubstack up`")
         return hub
 
+    def data_mode(self):
+        """The mode the instance's hub data was made in ("dev", "production"), or None if not known yet."""
+        read = ["sh", "-c", f"cat {DATA_MODE_FILE} 2>/dev/null || true"]
+        hub = self.hub
+        if hub is not None and hub.status == "running":
+            said = hub.exec_run(read).output
+        else:
+            image = engine.image_or_none(self.client, self.names.image("hub"))
+            if image is None:
+                return None
+            said = self.client.containers.run(
+                image.id,
+                read,
+                remove=True,
+                labels=self.names.labels(),
+                volumes={self.names.hub_data_volume: {"bind": HUB_DATA, "mode": "ro"}},
+            )
+        return said.decode(errors="replace").strip() or None
+
     def runs_in_dev_mode(self):
         hub = self.hub
         return hub is not None and "DEV_MODE=1" in hub.attrs["Config"]["Env"]
@@ -134,6 +153,7 @@ class Stack:
         secrets_dir, access_dir = settings.folders(project)
         secrets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # else Docker makes them, owned by root
         access_dir.mkdir(parents=True, exist_ok=True)
+        check_data_mode(self.data_mode(), settings)  # before the running hub is touched
         if not settings.tls.on and self.tls is not None:
             self.compose("rm", "--stop", "--force", "tls")  # HTTPS turned off: no terminator left behind
         before = {"hub": restarts(self.hub), "tls": restarts(self.tls)}

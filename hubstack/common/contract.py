@@ -22,6 +22,7 @@ SECRETS_MOUNT = "/run/secrets/hubstack"  # HUBSTACK_SECRETS_DIR, read-only (hub;
 HUB_DATA = "/srv/jupyterhub"  # the hub data volume: database, dev-mode cookie secret, audit log
 HUB_DATABASE = f"{HUB_DATA}/jupyterhub.sqlite"
 AUDIT_LOG = f"{HUB_DATA}/audit/access.jsonl"
+DATA_MODE_FILE = f"{HUB_DATA}/hubstack-mode"  # "dev" or "production": the mode the hub's data was made in
 AUDIT_FAILED = "hubstack: the audit log could not be written"  # in the hub's log; `hubstack doctor` looks for it
 HEALTH_PATH = "/hub/health"
 

@@ -10,7 +10,36 @@ from urllib.parse import urlsplit
 
 from .https import check_https
 from .login import load_login
-from .parse import SettingsError
+from .parse import SettingsError, boolean
+
+DEV, PRODUCTION = "dev", "production"
+
+
+def check_data_mode(recorded, settings):
+    """Refuse to run in one mode on the data of the other; the mode to record (or None to keep it).
+
+    recorded: the mode the instance's data was made in (None: not known yet).
+    Dev mode on production data would let anyone on loopback log in as a
+    researcher, with their home and tokens; production on dev data would keep
+    whatever anyone made there as anyone.
+    """
+    adopt = boolean("HUBSTACK_ADOPT_DEV_DATA", settings.raw.get("HUBSTACK_ADOPT_DEV_DATA", "0"))
+    if settings.dev_mode:
+        if adopt:
+            raise SettingsError("HUBSTACK_ADOPT_DEV_DATA=1 is for a production start: remove it in dev mode")
+        if recorded == PRODUCTION:
+            raise SettingsError(
+                f"the data of instance {settings.name} was made in production: dev mode would let anyone log in as "
+                "its researchers; use another HUBSTACK_NAME for development (e.g. HUBSTACK_NAME=hubdev)"
+            )
+        return DEV if recorded is None else None
+    if recorded == DEV and not adopt:
+        raise SettingsError(
+            f"the data of instance {settings.name} was made in dev mode, where anyone could log in as anyone: "
+            "start production under another HUBSTACK_NAME, or check its users and set HUBSTACK_ADOPT_DEV_DATA=1 "
+            "for one start to take it over"
+        )
+    return PRODUCTION if recorded != PRODUCTION else None
 
 
 def check_mode(settings, secrets_dir, access_dir):

@@ -54,6 +54,11 @@ SETTINGS = (
         ),
         ("HUBSTACK_DEV_PASSWORD", "", "dev mode: one shared password (8+ characters) for everyone instead of none"),
         (
+            "HUBSTACK_ADOPT_DEV_DATA",
+            "0",
+            "1, for one production start: take over this instance's data made in dev mode (check its users first: in dev mode anyone could log in as anyone)",
+        ),
+        (
             "HUBSTACK_ALLOW_INSECURE_DEV",
             "0",
             "1: allow dev mode on a non-loopback bind (never on a network you do not trust)",

@@ -183,13 +183,20 @@ def production(services, tmp_path_factory, docker_client, settings):
     access_dir.mkdir()
     (access_dir / "approvals.csv").write_text("email,approved_until,note\nexpired@example.org,2020-01-31,ended\n")
     env = production_env(secrets_dir, access_dir)
+    fresh_hub_data(docker_client, settings)  # production never runs on data made in dev mode
     run_hubstack("up", env=env, timeout=600)
     yield {"env": env, "access_dir": access_dir, "registry": Registry()}
-    for container in docker_client.containers.list(
-        filters={"label": [f"hubstack.instance={NAME}", "hubstack.role=user-server"]}
-    ):
-        container.remove(force=True)
+    fresh_hub_data(docker_client, settings)  # nor dev mode on production data
     run_hubstack("up", timeout=600)  # back to the dev-mode hub the other modules use
+
+
+def fresh_hub_data(docker_client, settings):
+    """Stop the test instance and drop its hub data volume (test data only) for a start in the other mode."""
+    run_hubstack("down", timeout=300)
+    for container in docker_client.containers.list(all=True, filters=settings.names.label_filter("user-server")):
+        container.remove(force=True)
+    for volume in docker_client.volumes.list(filters=settings.names.label_filter("hub-data")):
+        volume.remove(force=True)
 
 
 # -- refusing to start -----------------------------------------------------------------
@@ -329,6 +336,17 @@ def test_approved_researcher_gets_a_server_and_runs_code(production, docker_clie
     assert error is None and out.strip() == "42"
     assert len(containers_of(docker_client, "approved@example.org")) == 1
     production["researcher"] = researcher
+
+
+def test_dev_mode_refuses_production_data_and_leaves_the_hub_alone(production, docker_client, settings):
+    hub = docker_client.containers.get(settings.names.hub_container)
+    started = hub.attrs["State"]["StartedAt"]
+    result = run_hubstack("up", "--dev", check=False, timeout=120)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert "was made in production: dev mode would let anyone log in" in lines[0] and "HUBSTACK_NAME" in lines[0]
+    hub.reload()
+    assert (hub.status, hub.attrs["State"]["StartedAt"]) == ("running", started)  # the production hub untouched
 
 
 def denial(response):
