@@ -13,6 +13,7 @@ approval. Allow settings such as `allow_all` are never set: JupyterHub skips
 """
 
 import asyncio
+import inspect
 
 from jupyterhub.spawner import SpawnException
 from jupyterhub.utils import new_token
@@ -27,6 +28,11 @@ from .access import DENIED, UNAVAILABLE, UNCONFIRMED, Decision
 from .identity import primary_verified_email
 from .names import SafeUserNames
 
+
+async def maybe_await(value):
+    return await value if inspect.isawaitable(value) else value
+
+
 REASK_SECONDS = 5  # an "unavailable" answer is reused this long before the sources are asked again
 
 MESSAGES = {
@@ -36,8 +42,8 @@ MESSAGES = {
     "This is not a decision about you: please try again in a few minutes.",
     UNCONFIRMED: "The approval registry has been unreachable for too long to confirm your approval ({reason}), "
     "so your server was stopped. This is not a decision about you: log in again once the registry is back.",
-    "identity": "Your identity provider has not verified the e-mail address of this account. "
-    "Verify it there, then log in again.",
+    "identity": "Your identity provider does not confirm this account for this hub: {reason}. "
+    "Put it right there (for example, verify the e-mail address), then log in again.",
 }
 
 
@@ -134,8 +140,45 @@ class AccessCheckMixin(SafeUserNames, OAuthenticator):
         # whether it came with a cookie or a token (JupyterHub would let a token request run on).
         raise AccessDenied(decision, user.name, self.apply_url)
 
+    async def identity_lost(self, user):
+        """Ask the provider again, with the tokens kept at log-in (OAuthenticator's own refresh).
+
+        A Decision when the provider's answer no longer passes the log-in rules
+        (the address changed or is no longer verified, the organisation or hosted
+        domain was left); None when it still does, or when the provider gave no
+        answer to judge (not reachable, tokens expired: the next log-in asks it).
+        """
+        try:
+            model = await super().refresh_user(user)
+        except Exception as err:  # the provider did not answer: not a decision about the user
+            self.log.warning("Identity re-check of %s: the provider did not answer (%s)", user.name, err)
+            return None
+        if not isinstance(model, dict):
+            return None
+        if model.get("auth_state"):
+            await user.save_auth_state(model["auth_state"])  # the refreshed tokens
+        if model.get("name") != user.name:
+            reason = "the provider now names this account differently"
+        elif not self.verified_email(model):
+            reason = "the provider no longer verifies this e-mail address"
+        elif not await self.identity_allowed(user.name, model) or not await maybe_await(
+            self.check_blocked_users(user.name, model)
+        ):
+            reason = "no longer in the provider groups, organisations or domains this hub requires"
+        else:
+            return None
+        return Decision(DENIED, "identity", reason)
+
     async def check_or_revoke(self, user, event):
-        """Ask the sources; a definite no (not "unavailable") ends the user's access, before it is audited."""
+        """Ask the provider, then the sources; a definite no (not "unavailable") ends the user's access,
+        before it is audited."""
+        lost = await self.identity_lost(user)
+        if lost is not None:
+            try:
+                await self.revoke(user, lost)
+            finally:
+                self.access_checker.audit.write(event, user.name, lost, 0)
+            return lost
 
         async def enforce(decision):
             if not decision.approved and decision.outcome != UNAVAILABLE:

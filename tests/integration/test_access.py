@@ -511,6 +511,21 @@ def test_revoked_approval_stops_the_server_and_ends_the_session(production, dock
     )
 
 
+def test_identity_the_provider_no_longer_confirms_ends_access(production, docker_client, settings):
+    """The provider is asked again with the log-in's tokens: an address it stops verifying loses its server."""
+    email = "idlost@example.org"
+    production["registry"].approve(email)  # approval stays: only the identity changes
+    researcher = user(email)
+    researcher.login()
+    researcher.start_server()
+    set_claims(email, verified=False)  # what a disabled or changed account looks like at the provider
+    wait_for(lambda: not containers_of(docker_client, email), RECHECK * 3 + 30, "the server to stop")
+    lost = [a for a in audit(docker_client, settings) if a["user"] == email and a["source"] == "identity"]
+    assert lost and lost[0]["decision"] == "denied" and "no longer verifies" in lost[0]["reason"], lost
+    page = researcher.session.get(researcher.url("/hub/home"), timeout=30, allow_redirects=False)
+    assert page.status_code == 302 and "/hub/login" in page.headers["Location"]
+
+
 def test_a_revoked_researchers_tokens_and_requests_end(production, docker_client, settings):
     """After a revocation, a chain of token requests ends with a 403 and every token and the session are dead."""
     email = "tokens@example.org"
