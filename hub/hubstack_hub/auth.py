@@ -209,10 +209,28 @@ class AccessCheckMixin(SafeUserNames, OAuthenticator):
         user._auth_refreshed = None  # the next request with anything left asks again
         self.log.warning("Access of %s ended: %s (%s)", user.name, decision.outcome, decision.reason)
         for name, spawner in list(user.spawners.items()):
+            if spawner.pending == "spawn":
+                # A server still starting cannot be stopped yet: stop it the moment it is up.
+                asyncio.ensure_future(self._stop_once_started(user, name, spawner))
+            elif spawner.active and not spawner.pending:
+                await self._stop(user, name, spawner)
+
+    async def _stop(self, user, name, spawner):
+        spawner._stop_pending = True  # as the hub's own stop does, against races
+        await self.parent.proxy.delete_user(user, name)
+        await user.stop(name)
+
+    async def _stop_once_started(self, user, name, spawner):
+        try:
+            await spawner._spawn_future
+        except Exception:
+            return  # it did not start: nothing runs
+        try:
             if spawner.active and not spawner.pending:
-                spawner._stop_pending = True  # as the hub's own stop does, against races
-                await app.proxy.delete_user(user, name)
-                await user.stop(name)
+                await self._stop(user, name, spawner)
+                self.log.warning("Stopped %s's server, which finished starting after access ended", user.name)
+        except Exception:
+            self.log.exception("Stopping the server of %s after access ended failed", user.name)
 
     async def recheck_running(self):
         users = [u for u in list(self.parent.users.values()) if any(s.active for s in u.spawners.values())]
