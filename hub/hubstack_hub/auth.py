@@ -222,7 +222,8 @@ class AccessCheckMixin(SafeUserNames, OAuthenticator):
 
     async def _stop_once_started(self, user, name, spawner):
         try:
-            await spawner._spawn_future
+            if spawner._spawn_future is not None:  # JupyterHub's own handle of the pending spawn
+                await spawner._spawn_future
         except Exception:
             return  # it did not start: nothing runs
         try:
