@@ -13,7 +13,8 @@ import string
 
 from escapism import escape
 
-LOCAL = r"[a-z0-9_][a-z0-9_.%+-]{0,63}"
+# No "%" (obsolete source routing in addresses): a name never looks like URL-encoding.
+LOCAL = r"[a-z0-9_][a-z0-9_.+-]{0,63}"
 DOMAIN = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+"
 EMAIL = rf"{LOCAL}@{DOMAIN}"
 # \Z, not $: JupyterHub uses re.match, and $ would let a trailing newline through.

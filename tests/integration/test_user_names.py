@@ -18,8 +18,6 @@ ACCEPTED = {
     "a-2d@example.org": ["a-2d@example.org"],
     "a.b@example.org": ["a.b@example.org"],
     "a-2eb@example.org": ["A-2eB@example.org"],
-    "%2e%2e@example.org": ["%2E%2e@example.org"],  # legal, and never read as ".." in a path
-    "a%2fb@example.org": ["a%2fb@example.org"],  # never read as "a/b"
 }
 
 
@@ -29,7 +27,7 @@ def hostile_names():
     invisible = ["\u200b", "\u202e", "\ufeff", "\u00a0", "\u2028", "\u3000"]
     for ch in look_alikes + invisible:
         names += [f"{ch}ate@{DOMAIN}", f"mallor{ch}@{DOMAIN}", f"mallory@ex{ch}mple.org"]
-    allowed = set(string.ascii_lowercase + string.digits + "._%+-_")
+    allowed = set(string.ascii_lowercase + string.digits + "._+-_")
     names += [f"a{c}b@{DOMAIN}" for c in string.punctuation + " \t" if c not in allowed and c != "@"]
     names += [
         f"<script>alert(1)</script>@{DOMAIN}",
@@ -44,6 +42,8 @@ def hostile_names():
         "..",
         ".",
         f"a/../b@{DOMAIN}",
+        f"%2e%2e@{DOMAIN}",
+        f"a%2fb@{DOMAIN}",
         f" lead@{DOMAIN}",
         f"trail@{DOMAIN} ",
         f"new\nline@{DOMAIN}",

@@ -28,7 +28,7 @@ def accepted(name):
     return rules.validate_username(rules.normalize_username(name))
 
 
-@pytest.mark.parametrize("name", ["jane@example.org", "Jane.Doe+x%y@Example.ORG", "a_b-c@sub.example.co.uk"])
+@pytest.mark.parametrize("name", ["jane@example.org", "Jane.Doe+x@Example.ORG", "a_b-c@sub.example.co.uk"])
 def test_ascii_addresses_pass(name):
     assert accepted(name)
 
@@ -41,6 +41,7 @@ def test_ascii_addresses_pass(name):
         "jane@example.org\n",
         "a{prefix}@example.org",
         "a/b@example.org",
+        "a%2fb@example.org",
         "jane",
         "x@" + ".".join(["b"] * 120) + ".org",  # too long once escaped
     ],
