@@ -173,15 +173,21 @@ def _answers(url):
         return False
 
 
-@pytest.fixture(scope="module")
-def production(services, tmp_path_factory, docker_client, settings):
-    folder = tmp_path_factory.mktemp("production")
+def production_folders(folder, approvals):
+    """A secrets folder (generated secrets, client and registry secrets) and an access folder with approvals."""
     secrets_dir, access_dir = folder / "secrets", folder / "access"
     run_hubstack("secrets", "init", env={"HUBSTACK_SECRETS_DIR": str(secrets_dir)})
     write_secret(secrets_dir, "oauth_client_secret", CLIENT_SECRET)
     write_secret(secrets_dir, "registry_consumer_secret", CONSUMER_SECRET)
     access_dir.mkdir()
-    (access_dir / "approvals.csv").write_text("email,approved_until,note\nexpired@example.org,2020-01-31,ended\n")
+    (access_dir / "approvals.csv").write_text(approvals)
+    return secrets_dir, access_dir
+
+
+@pytest.fixture(scope="module")
+def production(services, tmp_path_factory, docker_client, settings):
+    approvals = "email,approved_until,note\nexpired@example.org,2020-01-31,ended\n"
+    secrets_dir, access_dir = production_folders(tmp_path_factory.mktemp("production"), approvals)
     env = production_env(secrets_dir, access_dir)
     fresh_hub_data(docker_client, settings)  # production never runs on data made in dev mode
     run_hubstack("up", env=env, timeout=600)
@@ -236,12 +242,7 @@ def test_production_refuses_to_start_half_configured(built_stack, docker_client,
 
 
 def test_plain_http_to_a_host_off_the_stack_is_refused_by_the_hub(built_stack, docker_client, settings, tmp_path):
-    secrets_dir, access_dir = tmp_path / "secrets", tmp_path / "access"
-    run_hubstack("secrets", "init", env={"HUBSTACK_SECRETS_DIR": str(secrets_dir)})
-    write_secret(secrets_dir, "oauth_client_secret", CLIENT_SECRET)
-    write_secret(secrets_dir, "registry_consumer_secret", CONSUMER_SECRET)
-    access_dir.mkdir()
-    (access_dir / "approvals.csv").write_text("someone@example.org,,\n")
+    secrets_dir, access_dir = production_folders(tmp_path, "someone@example.org,,\n")
     env = production_env(secrets_dir, access_dir, OAUTH2_TOKEN_URL="http://intranet:9400/oauth2/token")
     env = {k: v for k, v in env.items() if k not in ("HUBSTACK_SECRETS_DIR", "HUBSTACK_ACCESS_DIR")}
     container = lone_hub(docker_client, settings, {**env, "HUBSTACK_NAME": f"{NAME}-bad"}, secrets_dir, access_dir)
