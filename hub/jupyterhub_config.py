@@ -126,8 +126,9 @@ if settings.dev_mode:
 else:
     # Production: identity from OAuth, then the access check (hubstack_hub.auth).
     # No allow_all: JupyterHub would skip the access check.
-    from hubstack_hub.access import APPROVED, Decision, build_checker
+    from hubstack_hub.access import build_checker
     from hubstack_hub.auth import CLASSES
+    from hubstack_hub.decision import APPROVED, Decision
     from hubstack_hub.identity import github_teams
     from hubstack_hub.names import PRODUCTION_PATTERN
     from hubstack_hub.roles import admin_roles

@@ -24,7 +24,7 @@ from oauthenticator.oauth2 import OAuthenticator
 from tornado import web
 from traitlets import Any, Unicode
 
-from .access import DENIED, UNAVAILABLE, UNCONFIRMED, Decision
+from .decision import DENIED, UNAVAILABLE, UNCONFIRMED, Decision
 from .identity import primary_verified_email
 from .names import SafeUserNames
 

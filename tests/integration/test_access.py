@@ -397,7 +397,7 @@ def test_plaintext_credentials_travel_in_the_header_not_the_url(production, dock
     production["registry"].approve(email)
     hub = docker_client.containers.get(settings.names.hub_container)
     ask = (
-        "import asyncio; from hubstack_hub.access import Registry; "
+        "import asyncio; from hubstack_hub.sources import Registry; "
         f"r = Registry('http://registry:8080', 'oauth1-plaintext', {CONSUMER_KEY!r}, {CONSUMER_SECRET!r}, 5, False); "
         f"print(asyncio.run(r.ask({email!r})).outcome)"
     )

@@ -9,21 +9,11 @@ import pytest
 from oauthlib.oauth1.rfc5849.signature import verify_hmac_sha1, verify_plaintext
 from oauthlib.oauth1.rfc5849.utils import parse_authorization_header, unescape
 
-from hubstack_hub.access import (
-    APPROVED,
-    DENIED,
-    EXPIRED,
-    UNAVAILABLE,
-    UNCONFIRMED,
-    AccessChecker,
-    ApprovalList,
-    AuditLog,
-    Decision,
-    Registry,
-    combine,
-    parse_approvals,
-)
+from hubstack_hub.access import AccessChecker
+from hubstack_hub.audit import AuditLog
+from hubstack_hub.decision import APPROVED, DENIED, EXPIRED, UNAVAILABLE, UNCONFIRMED, Decision, combine
 from hubstack_hub.identity import github_teams, primary_verified_email
+from hubstack_hub.sources import ApprovalList, Registry, parse_approvals
 
 EMAIL = "jane@example.org"
 BASE = "https://registry.example.org/api"
