@@ -49,8 +49,8 @@ c.JupyterHub.hub_connect_ip = contract.HUB_SERVICE
 c.JupyterHub.db_url = f"sqlite:///{contract.HUB_DATABASE}"
 c.JupyterHub.cookie_secret_file = f"{contract.HUB_DATA}/{contract.COOKIE_SECRET}"  # dev mode; production: secrets/
 # A log-in lasts HUBSTACK_COOKIE_MAX_AGE_DAYS (the hub's tokens for user servers
-# too); an API token a user makes lasts at most HUBSTACK_TOKEN_MAX_AGE_DAYS, and
-# one that would never expire is refused.
+# too); an API token a user makes lasts at most HUBSTACK_TOKEN_MAX_AGE_DAYS (one
+# asked for without an expiry gets that, never "forever").
 c.JupyterHub.cookie_max_age_days = settings.cookie_max_age_days
 c.JupyterHub.token_expires_in_max_seconds = settings.token_max_age_seconds
 # User servers outlive a hub restart (`hubstack reset`, an upgrade).

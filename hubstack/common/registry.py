@@ -166,7 +166,7 @@ SETTINGS = (
         (
             "HUBSTACK_TOKEN_MAX_AGE_DAYS",
             "30",
-            "longest lifetime of an API token a user creates; a token without an expiry is refused",
+            "longest lifetime of an API token a user creates (one asked for without an expiry gets this one)",
         ),
     ),
     *_section(

@@ -12,6 +12,7 @@ import json
 import statistics
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
@@ -534,9 +535,13 @@ def test_a_revoked_researchers_tokens_and_requests_end(production, docker_client
     researcher = user(email)
     researcher.login()
     path = f"/users/{requests.utils.quote(email, safe='')}/tokens"
-    # Tokens have a lifetime: none that never expires, none beyond HUBSTACK_TOKEN_MAX_AGE_DAYS (30).
-    assert researcher.api("POST", path, json={"note": "forever"}).status_code == 400
+    # Tokens have a lifetime: none beyond HUBSTACK_TOKEN_MAX_AGE_DAYS (30), and one asked for without
+    # an expiry gets exactly that, never "forever".
     assert researcher.api("POST", path, json={"note": "long", "expires_in": 31 * 86400}).status_code == 400
+    unasked = researcher.api("POST", path, json={"note": "forever"})
+    assert unasked.status_code == 201 and unasked.json()["expires_at"], unasked.text
+    expires = datetime.fromisoformat(unasked.json()["expires_at"].replace("Z", "+00:00"))
+    assert timedelta(days=29) < expires - datetime.now(timezone.utc) <= timedelta(days=30, minutes=1)
     made = researcher.api("POST", path, json={"note": "ci", "expires_in": 3600})
     assert made.status_code == 201, made.text
     tokens = [made.json()["token"]]
