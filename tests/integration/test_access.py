@@ -571,6 +571,40 @@ def test_a_revoked_researchers_tokens_and_requests_end(production, docker_client
     assert mine and mine[0]["event"] == "refresh", mine
 
 
+def test_a_revocation_during_a_pending_spawn_stops_that_server(production, docker_client, settings):
+    """Revoked while the server is still starting, then approved again: the server that was starting
+    must still be stopped (before, the revocation skipped it and it ran on, out of everyone's reach)."""
+    registry, email = production["registry"], "slowstart@example.org"
+    registry.approve(email)
+    researcher = user(email)
+    researcher.login()
+    researcher.start_server()
+    # The researcher's own server configuration makes the next start take 15 s (within the 30 s the hub waits).
+    slow = "time.sleep(15)"
+    code = (
+        "import os; d = os.path.expanduser('~/.jupyter'); os.makedirs(d, exist_ok=True); "
+        f"open(os.path.join(d, 'jupyter_server_config.py'), 'w').write('import time\\n{slow}\\n')"
+    )
+    assert researcher.run(researcher.start_kernel()["id"], code)[1] is None
+    researcher.stop_server()
+
+    def decided(decision, event=None):
+        return [
+            a
+            for a in audit(docker_client, settings)[since:]
+            if a["user"] == email and a["decision"] == decision and event in (None, a["event"])
+        ]
+
+    since = len(audit(docker_client, settings))
+    researcher.session.get(researcher.url("/hub/spawn"), timeout=60)  # the spawn-pending page
+    wait_for(lambda: decided("approved", "spawn"), 30, "the spawn's access check")
+    registry.revoke(email)
+    wait_for(lambda: decided("denied"), RECHECK * 2 + 10, "the revocation while the server starts")
+    assert containers_of(docker_client, email), "the server should still be starting"
+    registry.approve(email)  # approved again: only the revocation's own follow-up can stop the server
+    wait_for(lambda: not containers_of(docker_client, email), 90, "the server started during the revocation to stop")
+
+
 # -- the audit trail ---------------------------------------------------------------------------
 def test_audit_log_has_one_line_per_decision_and_no_secret(production, docker_client, settings):
     lines = audit(docker_client, settings)
