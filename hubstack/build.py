@@ -104,11 +104,8 @@ class Builder:
         self.echo(f"    {tag}: {self.client.images.get(tag).attrs['Size'] / 1e6:.0f} MB")
 
     def ensure_runtime(self, log):
-        _, made = engine.ensure_network(self.client, self.names)
-        log.write(f"network {self.names.network}: {'created' if made else 'exists'}\n")
-        for name, made in engine.ensure_instance_volumes(self.client, self.names):
-            log.write(f"volume {name}: {'created' if made else 'exists'}\n")
-        (self.project / "share").mkdir(exist_ok=True)
+        for what, name, made in engine.ensure_runtime(self.client, self.names, self.project):
+            log.write(f"{what} {name}: {'created' if made else 'exists'}\n")
         self.echo(f"    network {self.names.network}, volume {self.names.hub_data_volume}")
 
     def refresh_environment(self, log):

@@ -6,7 +6,7 @@ from pathlib import Path
 import docker
 from docker.errors import DockerException, NotFound
 
-from .common.contract import Role
+from .common.contract import SHARE_FOLDER, Role
 from .common.parse import SettingsError
 from .errors import EngineError
 
@@ -57,11 +57,14 @@ def ensure_volume(client, name, labels):
         return client.volumes.create(name, labels=labels), True
 
 
-def ensure_instance_volumes(client, names):
-    """The hub's data volume and the tls service's; [(name, created?)]."""
-    made = []
+def ensure_runtime(client, names, project):
+    """What compose.yml expects to exist: the network, the hub's and the tls service's data
+    volumes (external to Compose), and the checkout's share/ folder (else Docker makes it,
+    owned by root). [(what, name, created?)]"""
+    made = [("network", names.network, ensure_network(client, names)[1])]
     for name, role in ((names.hub_data_volume, Role.HUB_DATA), (names.tls_data_volume, Role.TLS_DATA)):
-        made.append((name, ensure_volume(client, name, names.labels(role))[1]))
+        made.append(("volume", name, ensure_volume(client, name, names.labels(role))[1]))
+    (Path(project) / SHARE_FOLDER).mkdir(exist_ok=True)
     return made
 
 

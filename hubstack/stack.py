@@ -146,10 +146,8 @@ class Stack:
     def start(self, recreate=False):
         """Network, volumes and folders, then the hub (and the tls service) through Compose."""
         settings, project = self.settings, self.project
-        engine.ensure_network(self.client, self.names)
-        engine.ensure_instance_volumes(self.client, self.names)
+        engine.ensure_runtime(self.client, self.names, project)
         acme_ca_root_file(settings, project)  # a missing or wrong CA root stops here, before anything starts
-        (project / "share").mkdir(exist_ok=True)
         secrets_dir, access_dir = settings.folders(project)
         secrets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # else Docker makes them, owned by root
         access_dir.mkdir(parents=True, exist_ok=True)

@@ -55,6 +55,7 @@ def test_compose_names_mounts_port_and_labels_as_the_contract_does():
         volume.split(":")[-2] if volume.endswith(":ro") else volume.split(":")[-1] for volume in hub["volumes"]
     }
     assert {contract.HUB_DATA, contract.SHARE_MOUNT, contract.SECRETS_MOUNT, contract.ACCESS_MOUNT} <= hub_mounts
+    assert f"./{contract.SHARE_FOLDER}:{contract.SHARE_MOUNT}" in hub["volumes"]
     tls_mounts = {
         volume.split(":")[-2] if volume.endswith(":ro") else volume.split(":")[-1] for volume in tls["volumes"]
     }
