@@ -1,7 +1,7 @@
 """hubstack benchmarks: `scripts/bench [NAME ...] [options]` (see README.md, "Benchmarks").
 
-NAME: spawn, first-result, concurrency, footprint, build (default: all, build
-first). Each prints its tables, writes benchmarks/results/<name>.json, and
+NAME: spawn, first-result, concurrency, footprint, datasets, egress, backup, quota, build
+(default: all, build first; build, backup and quota only on the benchmarks' own instance). Each prints its tables, writes benchmarks/results/<name>.json, and
 appends what it printed to benchmarks/results/report.txt. Benchmarks measure;
 they assert nothing about the numbers.
 """
@@ -11,10 +11,11 @@ import sys
 import time
 from pathlib import Path
 
-from . import build, concurrency, first_result, footprint, report, spawn
+from . import backup, build, concurrency, datasets, egress, first_result, footprint, quota, report, spawn
 from .stack import BENCH_NAME, BENCH_PORT, BenchInstance
 
-ORDER = ("build", "spawn", "first-result", "footprint", "concurrency")
+ORDER = ("build", "spawn", "first-result", "footprint", "concurrency", "datasets", "egress", "backup", "quota")
+OWN_INSTANCE_ONLY = ("build", "backup", "quota")  # they remove images or volumes: never with --running
 
 
 def sizes(text):
@@ -56,16 +57,19 @@ def parse(argv):
     )
     parser.add_argument("--results", type=Path, default=report.RESULTS, help="folder for the JSON files and report.txt")
     parser.add_argument("--warm", action="store_true", help="build benchmark: keep the images (no cold build)")
+    parser.add_argument("--backup-users", type=int, default=10, help="backup: researchers (default 10)")
+    parser.add_argument("--backup-mb", type=float, default=100, help="backup: MB each writes (default 100)")
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in ORDER]
     if unknown:
         parser.error(f"no benchmark called {', '.join(unknown)}: choose from {', '.join(ORDER)}")
     if args.quick:
         args.rounds, args.users, args.spread, args.idle, args.servers = 2, (3,), 1.0, 2.0, (2,)
-    names = args.names or [n for n in ORDER if not (n == "build" and (args.quick or args.running))]
-    if args.running and "build" in names:
+    names = args.names or [n for n in ORDER if not (n in OWN_INSTANCE_ONLY and (args.quick or args.running))]
+    if args.running and set(names) & set(OWN_INSTANCE_ONLY):
         parser.error(
-            "the build benchmark removes images: it runs only on the benchmarks' own instance, not with --running"
+            "the build, backup and quota benchmarks remove images or volumes: they run only on the benchmarks' own "
+            "instance, not with --running"
         )
     return args, names
 
@@ -108,6 +112,21 @@ def main(argv=None):
                 lambda: footprint.run(stack, args.servers, echo, settle=2 if args.quick else footprint.SETTLE),
             ),
             ("concurrency", lambda: concurrency.run(stack, args.users, args.spread, args.idle, echo)),
+            ("datasets", lambda: datasets.run(stack, args.rounds, echo)),
+            (
+                "egress",
+                lambda: egress.run(
+                    stack,
+                    args.rounds,
+                    max(args.servers),
+                    echo,
+                    settle=2 if args.quick else 10,
+                    download_mib=2 if args.quick else 100,
+                    downloads=args.rounds if args.quick else 5,
+                ),
+            ),
+            ("backup", lambda: backup.run(stack, args.backup_users, args.backup_mb, echo)),
+            ("quota", lambda: quota.run(stack, args.rounds, echo)),
         ):
             if name in names:
                 echo(f"\n--- {name}")

@@ -28,6 +28,16 @@ def hub_round(stack, name):
     return elapsed
 
 
+def rounds_of(stack, kind, rounds, echo, label):
+    """A warm-up start, then `rounds` timed ones, each a new user (names: <run id><kind><i>)."""
+    hub_round(stack, stack.user_name(f"{kind}warm", 0))
+    seconds = []
+    for i in range(rounds):
+        seconds.append(hub_round(stack, stack.user_name(kind, i)))
+        echo(f"  {label}, round {i + 1}/{rounds}: {seconds[-1]:.2f} s")
+    return seconds
+
+
 def bare_round(stack, name):
     user = BareResearcher(stack, name)
     started = time.monotonic()

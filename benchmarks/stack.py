@@ -7,6 +7,7 @@ are named b<run id>..., its bare containers and volumes carry the label
 hubstack.benchmark=<run id>, and only those are removed afterwards.
 """
 
+import contextlib
 import os
 import time
 import uuid
@@ -96,6 +97,18 @@ class BenchInstance:
 
     def down(self):
         self.stack().down()
+
+    @contextlib.contextmanager
+    def settings_changed(self):
+        """For a benchmark that starts the hub again with other settings (changed in the environ it
+        yields): afterwards the settings, and the hub, are as they were."""
+        before = dict(self.environ)
+        try:
+            yield self.environ
+        finally:
+            self.environ.clear()
+            self.environ.update(before)
+            self.up()
 
     def healthy(self):
         try:
@@ -204,10 +217,23 @@ class BenchInstance:
             if not servers:
                 break
             time.sleep(1)
-        for volume in self.client.volumes.list(filters=self.names.label_filter()):
-            labels = volume.attrs["Labels"] or {}
-            if labels.get(LABEL_BENCHMARK) == self.run_id or labels.get(LABEL_USER, "").startswith(prefix):
+        # A volume can be in use a while longer: a server the hub is still stopping, or the hub's
+        # periodic du of every home (hubstack_hub.usage) mounting it read-only. Tried again for a minute.
+        deadline = time.monotonic() + 60
+        while True:
+            left = [
+                v
+                for v in self.client.volumes.list(filters=self.names.label_filter())
+                if (v.attrs["Labels"] or {}).get(LABEL_BENCHMARK) == self.run_id
+                or (v.attrs["Labels"] or {}).get(LABEL_USER, "").startswith(prefix)
+            ]
+            for volume in left:
                 try:
                     volume.remove()
+                except docker.errors.NotFound:
+                    pass
                 except docker.errors.APIError:
-                    pass  # still in use by a server the hub is stopping: left for the next fresh()
+                    continue
+            if not left or time.monotonic() > deadline:
+                break
+            time.sleep(1)

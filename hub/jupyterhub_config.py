@@ -9,10 +9,14 @@ kept wherever they work.
 import sys
 from pathlib import Path
 
-from hubstack.common import contract
+from hubstack.common import contract, datasets
+from hubstack.common.login import dev_metrics_token
 from hubstack.common.parse import SettingsError
 from hubstack.common.policy import check_data_mode, check_mode
 from hubstack.common.settings import load
+from hubstack_hub import metrics
+from hubstack_hub.roles import cli_service
+from hubstack_hub.users import service_token
 
 c = get_config()  # noqa: F821
 
@@ -24,17 +28,27 @@ try:
     record = check_data_mode(mode_file.read_text().strip() if mode_file.is_file() else None, settings)
     if record:
         mode_file.write_text(record + "\n")
-    if login is not None:
-        from hubstack_hub.stacknet import refuse_plain_http_off_the_stack
+    # The operator's datasets (access/datasets.toml): never a hub that cannot mount one.
+    catalogue = datasets.load(contract.ACCESS_MOUNT, settings.raw["HUBSTACK_ACCESS_DIR"], check_folders=False)
+    datasets.check_sources(catalogue, login)
+    from hubstack_hub.diskguard import DiskGuard
+    from hubstack_hub.stacknet import refuse_plain_http_off_the_stack, volume_attributes
 
+    datasets.check_volumes(catalogue, settings.names, volume_attributes)
+    if login is not None:
         refuse_plain_http_off_the_stack(
             {
                 "OAUTH2_TOKEN_URL": login.token_url,
                 "OAUTH2_USERDATA_URL": login.userdata_url,
                 "HUBSTACK_REGISTRY_URL": login.registry_url,
+                **{f"the jku of passport issuer {iss}": jku for iss, jku in catalogue.passports.issuers.items()},
             },
             settings.names.network,
         )
+    # Prometheus's token (hubstack_hub.metrics): production requires it, dev mode uses it if made.
+    metrics_token = (
+        login.metrics_token if login else dev_metrics_token(contract.SECRETS_MOUNT, settings.shown_secrets_dir)
+    )
 except SettingsError as err:
     # One line that says what to fix, not a traceback.
     print(f"hubstack: {err}", file=sys.stderr)
@@ -45,6 +59,7 @@ except SettingsError as err:
 names = settings.names
 c.JupyterHub.port = contract.HUB_PORT
 c.JupyterHub.hub_ip = "0.0.0.0"
+c.JupyterHub.hub_port = contract.HUB_API_PORT
 c.JupyterHub.hub_connect_ip = contract.HUB_SERVICE
 c.JupyterHub.db_url = f"sqlite:///{contract.HUB_DATABASE}"
 c.JupyterHub.cookie_secret_file = f"{contract.HUB_DATA}/{contract.COOKIE_SECRET}"  # dev mode; production: secrets/
@@ -57,7 +72,7 @@ c.JupyterHub.token_expires_in_max_seconds = settings.token_max_age_seconds
 c.JupyterHub.cleanup_servers = False
 # Look and feel: share/templates (live edits, see `hubstack shell`) first.
 c.JupyterHub.template_paths = [f"{contract.SHARE_MOUNT}/templates", contract.HUB_TEMPLATES]
-c.JupyterHub.template_vars = {"hubstack_instance": settings.name, "dev_mode": settings.dev_mode}
+template_vars = {"hubstack_instance": settings.name, "dev_mode": settings.dev_mode}  # c.JupyterHub's, set below
 
 c.JupyterHub.spawner_class = "hubstack_hub.spawner.HubstackSpawner"
 c.HubstackSpawner.instance = settings.name
@@ -71,6 +86,18 @@ c.DockerSpawner.remove = True
 # ({username}), so e-mail addresses work.
 c.DockerSpawner.volumes = {names.home_volume_template: contract.USER_HOME}
 c.DockerSpawner.notebook_dir = contract.USER_HOME
+# Where user servers may connect (hubstack.common.egress, README.md 'Egress'): closed puts each
+# on a network of its own with only the hub and the egress proxy.
+c.HubstackSpawner.egress = settings.egress
+if settings.egress.closed:
+    import docker
+
+    from hubstack.common.egress import reattach
+
+    try:
+        reattach(docker.from_env(), names)  # the running servers' networks, after a restart of the hub
+    except docker.errors.DockerException as err:  # no engine here: the spawner says so at the first start
+        print(f"hubstack: cannot attach to the user networks: {err}", file=sys.stderr)
 
 # What one user server may use: one researcher who allocates without end or
 # fork-bombs is stopped alone (README.md, 'Limits').
@@ -90,10 +117,12 @@ if settings.tls.on:
     # by itself (the request is https), its _xsrf cookie only when told.
     c.JupyterHub.tornado_settings["xsrf_cookie_kwargs"] = {"secure": True}
 c.JupyterHub.active_server_limit = limits.max_servers
-roles = []  # c.JupyterHub.load_roles, set once below
+# The operator's `hubstack users` reads and deletes users as a service of its own (hubstack_hub.roles).
+cli, cli_role = cli_service(service_token())
+services, roles = [cli], [cli_role]  # c.JupyterHub.services and load_roles, set once below
 if limits.idle_timeout:
     # Stops servers idle for HUBSTACK_IDLE_TIMEOUT seconds; their volumes stay.
-    c.JupyterHub.services = [
+    services.append(
         {
             "name": "idle-culler",
             "command": [
@@ -104,7 +133,7 @@ if limits.idle_timeout:
                 f"--cull-every={limits.cull_every}",
             ],
         }
-    ]
+    )
     roles.append(
         {
             "name": "idle-culler",
@@ -123,6 +152,10 @@ if settings.dev_mode:
         c.JupyterHub.authenticator_class = "hubstack_hub.dev.DevAuthenticator"
     c.Authenticator.allow_all = True
     c.Authenticator.username_pattern = DEV_PATTERN
+    from hubstack_hub.audit import hub_log
+    from hubstack_hub.grants import build_gate
+
+    gate = build_gate(catalogue, audit=hub_log())  # dev mode: only open datasets mount
 else:
     # Production: identity from OAuth, then the access check (hubstack_hub.auth).
     # No allow_all: JupyterHub would skip the access check.
@@ -150,6 +183,9 @@ else:
     auth.any_allow_config = True  # the access check is the allow rule
     auth.username_pattern = PRODUCTION_PATTERN  # ASCII e-mail addresses only (hubstack_hub.names)
     auth.access_checker = build_checker(login, contract.AUDIT_LOG)
+    from hubstack_hub.grants import build_gate
+
+    gate = auth.dataset_gate = build_gate(catalogue, auth.access_checker, timeout=login.registry_timeout)
     if login.admin_full_access:
         full = Decision(APPROVED, "operator", "HUBSTACK_ADMIN_FULL_ACCESS=1: may open every server and act as anyone")
         for who in sorted(login.admin_users) + [f"group:{g}" for g in sorted(login.admin_groups)]:
@@ -180,4 +216,29 @@ else:
             auth.manage_groups = True  # the operator role goes to these org:team groups
             auth.auth_state_groups_key = github_teams
 
+# Each dataset granted at spawn, read-only at /data/<name> (hubstack_hub.grants, README.md 'Datasets').
+c.HubstackSpawner.dataset_gate = gate
+c.HubstackSpawner.audit = gate.audit  # deleted users and their kept volumes
+if settings.egress.closed:  # every request through the proxy, with its researcher, in the audit log
+    from hubstack_hub.egresslog import EgressAudit, server_addresses
+
+    c.HubstackSpawner.egress_audit = EgressAudit(f"{contract.EGRESS_LOG_DIR}/access.log", gate.audit, server_addresses)
+# No new server while Docker's disk is short: the hub's database and audit log keep room (README.md, 'Disk').
+c.HubstackSpawner.disk_guard = DiskGuard(settings.disk, gate.audit)
+if settings.disk.home_quota:  # each home a filesystem of its own, made and attached by a helper container
+    from hubstack_hub.homedisk import HomeDisks
+
+    c.HubstackSpawner.home_disks = HomeDisks(names, settings.disk.home_quota, names.image("hub"))
+
+# Metrics (README.md, 'Metrics'): /hub/metrics for the token of the prometheus service alone
+# (hubstack_hub.metrics), with each user server's CPU and memory and each home's size in it
+# (hubstack_hub.usage), gathered in the background once the hub has started.
+metrics_services, metrics_roles = metrics.start(names, metrics_token)
+services += metrics_services
+roles += metrics_roles
+if not metrics_token:
+    print("hubstack: no metrics token (`hubstack secrets init` makes it): /hub/metrics has no reader", file=sys.stderr)
+template_vars["hubstack_datasets"] = gate.home  # called with the user: their datasets on the home page
+c.JupyterHub.template_vars = template_vars
+c.JupyterHub.services = services
 c.JupyterHub.load_roles = roles

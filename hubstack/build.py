@@ -119,13 +119,20 @@ class Builder:
         version = short_id(image.id)
         volume_name = names.env_volume(version)
         current = engine.image_or_none(self.client, names.current_environment)
-        if current is not None and current.id == image.id:
-            try:
-                self.client.volumes.get(volume_name)
+        try:
+            existing = self.client.volumes.get(volume_name)
+        except NotFound:
+            existing = None
+        ours = names.labels(Role.ENVIRONMENT, env_version=version)
+        if existing is not None and ours.items() <= (existing.attrs.get("Labels") or {}).items():
+            if current is not None and current.id == image.id:
                 self.echo(f"    {volume_name} is current")
                 return version
-            except NotFound:
-                pass
+        elif existing is not None:
+            # Made by the engine, empty, when a container asked for it by name before we made it:
+            # never taken for a complete copy.
+            log.write(f"{volume_name}: not made by hubstack build, made again\n")
+            existing.remove(force=True)
         engine.ensure_volume(self.client, volume_name, names.labels(Role.ENVIRONMENT, env_version=version))
         self.echo(f"    copying {ENV_MOUNT} into {volume_name}")
         script = (
@@ -159,13 +166,16 @@ class Builder:
 
     # -- the whole build ------------------------------------------------------
     def run(self, images=IMAGES, nocache=False):
-        """Build images (and what they stand on); returns {step: seconds}."""
+        """Build images (and the shared Python image they stand on); returns {step: seconds}.
+
+        nocache rebuilds from scratch the images asked for (PYTHON only when asked for: a new
+        Python image would make every other image stale)."""
         started = time.monotonic()
         self.step("base image", self.ensure_base)
-        for image in (PYTHON, *images):
+        for image in (PYTHON, *(i for i in images if i is not PYTHON)):
             if image.wheels:
                 self.step(f"wheels {image.role}", self.fetch_wheels, image)
-            self.step(f"image {image.role}", self.build_image, image, nocache)
+            self.step(f"image {image.role}", self.build_image, image, nocache and image in images)
         self.step("network and hub volume", self.ensure_runtime)
         if any(i.role == Role.ENVIRONMENT for i in images):
             self.step("shared environment volume", self.refresh_environment)

@@ -5,7 +5,8 @@ import os
 import shutil
 import subprocess
 
-from .common.contract import NO_TLS_FILES, TLS_FOLDER, TLS_PROFILE
+from . import engine
+from .common.contract import EGRESS_PROFILE, NO_TLS_FILES, TLS_FOLDER, TLS_PROFILE
 from .errors import ComposeError
 
 
@@ -36,15 +37,19 @@ def argv(settings, project, *args):
 def derived(settings):
     """Compose variables the CLI computes from the settings; compose.yml's defaults are never more open.
 
-    The tls service is in the Compose profile "tls": a hand-run `docker compose up`
-    starts only the hub unless asked (`--profile tls`). The CLI activates the
-    profile always, so that `down` and `logs` see the service, and names the
-    services it starts. The terminator gets the certificate's own folder in
+    The tls and egress services are in Compose profiles of their names: a hand-run
+    `docker compose up` starts only the hub unless asked (`--profile tls`). The
+    CLI activates the profiles always, so that `down` and `logs` see the
+    services, and names the services it starts. The egress proxy is told the
+    host's own addresses, which it never connects to. The terminator gets the certificate's own folder in
     the secrets folder with HUBSTACK_HTTPS=files, an empty folder otherwise:
     never the other secrets.
     """
     return {
-        "COMPOSE_PROFILES": TLS_PROFILE,
+        "COMPOSE_PROFILES": f"{TLS_PROFILE},{EGRESS_PROFILE}",
+        "HUBSTACK_HOST_ADDRESSES": ",".join(
+            sorted(a for a in engine.local_addresses() if ":" not in a and not a.startswith("127."))
+        ),
         "HUBSTACK_HUB_BIND": settings.hub_bind,
         "HUBSTACK_TLS_FILES_DIR": f"{settings.raw['HUBSTACK_SECRETS_DIR'].rstrip('/')}/{TLS_FOLDER}"
         if settings.https == "files"

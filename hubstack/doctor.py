@@ -1,10 +1,12 @@
 """`hubstack doctor`: is this host ready to run (or still running) the hub well?
 
 Each check returns one row: what was checked, ok / warn / fail, what was
-found, and what to do about it. Checks only look; they never change anything.
+found, and what to do about it. Checks only look; they change nothing (the
+egress check runs a throwaway container on a throwaway network, and removes both).
 """
 
 import errno
+import json
 import os
 import shutil
 import socket
@@ -16,8 +18,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import docker.types
+
 from . import compose, engine
-from .common.contract import AUDIT_FAILED, TLS_CHAIN, TLS_FOLDER
+from .common.contract import AUDIT_FAILED, TLS_CHAIN, TLS_FOLDER, USER_UID, Role
+from .common.disk import gib
+from .common.egress import free_subnet, network_options
 from .common.parse import SettingsError
 from .errors import ComposeError, EngineError
 
@@ -98,6 +104,59 @@ def disk_space(path, label):
     if free_gb < DISK_WARN_GB:
         return Check(f"disk ({label})", WARN, found, f"{DISK_WARN_GB} GB or more leaves room for users' homes")
     return Check(f"disk ({label})", OK, found)
+
+
+def docker_disk(path, policy):
+    """Docker's disk, where homes, layers and the hub's database and audit log all live: free space
+    against HUBSTACK_MIN_FREE_DISK, under which the hub refuses new servers."""
+    try:
+        usage = shutil.disk_usage(path)
+    except OSError as err:
+        return Check("disk (Docker data)", WARN, f"{path}: {err.strerror}", "run as root to see Docker's data folder")
+    floor = policy.floor(usage.total)
+    found = f"{gib(usage.free)} free of {gib(usage.total)} at {path}; new servers refused under {policy.threshold}"
+    if policy.shortfall(usage.free, usage.total):
+        return Check(
+            "disk (Docker data)",
+            FAIL,
+            "LOW: " + found,
+            "the hub refuses new servers now: free space (`docker system df`, old images), or lower HUBSTACK_MIN_FREE_DISK",
+        )
+    if policy.shortfall(usage.free, usage.total, new_home=True) or usage.free < floor + DISK_WARN_GB * 1e9:
+        return Check("disk (Docker data)", WARN, found, "little room for new homes: free space or add disk")
+    return Check("disk (Docker data)", OK, found)
+
+
+def home_quota(client, settings, loop_control="/dev/loop-control"):
+    """HUBSTACK_HOME_QUOTA: on where researchers are strangers to each other, and the host can attach loop devices."""
+    quota = settings.disk.home_quota
+    volume = engine.volume_attributes(client, settings.names.home_disks_volume) if client else None
+    if quota is None and volume is not None:
+        return Check(
+            "home quota",
+            FAIL,
+            f"off, but homes live in {settings.names.home_disks_volume} since a quota was on",
+            "set HUBSTACK_HOME_QUOTA again: without it researchers get their homes from before the quota",
+        )
+    if quota is None:
+        if settings.dev_mode:
+            return Check("home quota", OK, "off (dev mode)")
+        return Check(
+            "home quota", WARN, "off: one researcher can fill Docker's disk", "set HUBSTACK_HOME_QUOTA, e.g. 10G"
+        )
+    found = f"{gib(quota)} per home"
+    if not os.path.exists(loop_control):
+        return Check(
+            "home quota", FAIL, found + ", but this host has no loop devices", "load the module: modprobe loop"
+        )
+    folder = Path(volume["Mountpoint"]) if volume else None
+    try:
+        if folder is not None and folder.is_dir():
+            images = list(folder.glob("*.ext4"))
+            found += f"; {len(images)} home(s) reserve {gib(sum(i.stat().st_size for i in images))}"
+    except OSError:
+        pass  # not root: the volume's folder is Docker's
+    return Check("home quota", OK, found)
 
 
 def secret_files(folder, shown):
@@ -225,7 +284,7 @@ def public_name(settings):
             f"{domain} does not resolve ({err.strerror})",
             f"add an A/AAAA record for {domain} pointing at this machine",
         )
-    mine = local_addresses()
+    mine = engine.local_addresses()
     if mine and not set(addresses) & mine:
         return Check(
             "public name",
@@ -234,14 +293,6 @@ def public_name(settings):
             "fine behind NAT or a load balancer; otherwise fix the DNS record",
         )
     return Check("public name", OK, f"{domain} -> {', '.join(addresses)}")
-
-
-def local_addresses():
-    try:
-        out = subprocess.run(["ip", "-o", "addr", "show"], capture_output=True, text=True, timeout=5).stdout
-    except (OSError, subprocess.SubprocessError):
-        return set()
-    return {line.split()[3].split("/")[0] for line in out.splitlines() if len(line.split()) > 3}
 
 
 def memory(settings):
@@ -273,6 +324,90 @@ def audit_log(hub, settings):
     return Check("audit log", OK, "every recent decision written")
 
 
+def readable_by_researchers(folder):
+    st = os.stat(folder)
+    return (st.st_uid == USER_UID and st.st_mode & 0o500 == 0o500) or st.st_mode & 0o005 == 0o005
+
+
+def datasets(instance, settings):
+    """access/datasets.toml: what is declared, and whether researchers (uid 1000) can read each folder."""
+    from .stack import catalogue
+
+    try:
+        table = catalogue(instance.project, settings)
+    except SettingsError as err:
+        return Check("datasets", FAIL, "refused", str(err))
+    if not table.datasets:
+        return Check("datasets", OK, "none declared (README.md, 'Datasets')")
+    found = f"{len(table.datasets)}: " + ", ".join(f"{d.name} ({d.grant})" for d in table.datasets)
+    unreadable = [d.name for d in table.datasets if d.folder and not readable_by_researchers(d.folder)]
+    if unreadable:
+        return Check(
+            "datasets",
+            WARN,
+            found,
+            f"researchers (uid {USER_UID}) cannot read the folder of {', '.join(unreadable)}: chmod o+rx, or chown",
+        )
+    return Check("datasets", OK, found)
+
+
+PROBE = """
+import errno, json, socket, sys
+def state(host, port):
+    s = socket.socket(); s.settimeout(3)
+    try:
+        s.connect((host, port)); return "open"
+    except ConnectionRefusedError:
+        return "answers"  # a refusal came back: the address is reachable
+    except OSError:
+        return "blocked"
+    finally:
+        s.close()
+print(json.dumps({f"{h}:{p}": state(h, int(p)) for h, p in (a.rsplit(":", 1) for a in sys.argv[1:])}))
+"""
+
+
+def egress(client, settings):
+    """Closed egress in force: a throwaway container on a network made as a user server's reaches
+    neither the host, nor the metadata address, nor the internet."""
+    mode = settings.egress.mode
+    if not settings.egress.closed:
+        if settings.dev_mode:
+            return Check("egress", OK, "open (dev mode): user servers reach the internet")
+        return Check(
+            "egress", WARN, "open: user servers reach the internet", "set HUBSTACK_EGRESS=closed (the default)"
+        )
+    names = settings.names
+    if client is None or engine.image_or_none(client, names.image("notebook")) is None:
+        return Check("egress", WARN, f"{mode}, not tried: no notebook image", "run `hubstack build`, then again")
+    network_name = f"{names.network}-doctor"
+    subnet = free_subnet(settings.egress.pool, client.api.networks())
+    targets = [f"{a}:22" for a in sorted(engine.local_addresses()) if ":" not in a and not a.startswith("127.")]
+    targets += ["169.254.169.254:80", "1.1.1.1:443"]
+    ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)])
+    network = client.networks.create(
+        network_name, ipam=ipam, labels=names.labels(Role.USER_NETWORK), **network_options(network_name)
+    )
+    try:
+        out = client.containers.run(
+            names.image("notebook"),
+            ["python3", "-c", PROBE, *targets],
+            entrypoint=[],
+            network=network_name,
+            remove=True,
+        )
+        seen = json.loads(out.decode().strip().splitlines()[-1])
+    finally:
+        network.remove()
+    reached = sorted(t for t, state in seen.items() if state != "blocked")
+    allowed = ", ".join(settings.egress.allow) or "nothing"
+    if reached:
+        return Check(
+            "egress", FAIL, f"closed, but a user server reaches {', '.join(reached)}", "see README.md, 'Egress'"
+        )
+    return Check("egress", OK, f"closed: {len(seen)} addresses tried, none reachable; proxy allows {allowed}")
+
+
 # -- all of them ------------------------------------------------------------------
 def run_checks(instance, dev=False):
     rows = []
@@ -293,7 +428,8 @@ def run_checks(instance, dev=False):
         for name, port in (("https port", settings.tls.https_port), ("http port", settings.tls.http_port)):
             rows.append(port_free(name, settings.bind, port, tls))
     root = client.info().get("DockerRootDir", "/var/lib/docker") if client else "/var/lib/docker"
-    rows.append(disk_space(root if Path(root).exists() else instance.project, "Docker data"))
+    rows.append(docker_disk(root if Path(root).exists() else instance.project, settings.disk))
+    rows.append(home_quota(client, settings))
     rows.append(disk_space(instance.project, "checkout"))
     secrets_dir, _ = settings.folders(instance.project)
     shown = settings.shown_secrets_dir
@@ -302,6 +438,8 @@ def run_checks(instance, dev=False):
     rows.append(public_name(settings))
     rows.append(memory(settings))
     rows.append(audit_log(hub, settings))
+    rows.append(datasets(instance, settings))
+    rows.append(egress(client, settings))
     return rows
 
 

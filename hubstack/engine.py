@@ -1,6 +1,7 @@
 """The Docker engine, and what of it belongs to one hubstack instance."""
 
 import os
+import subprocess
 from pathlib import Path
 
 import docker
@@ -26,6 +27,15 @@ def connect(timeout=120, **kwargs):
         ) from None
 
 
+def local_addresses():
+    """This machine's own addresses (every interface)."""
+    try:
+        out = subprocess.run(["ip", "-o", "addr", "show"], capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return set()
+    return {line.split()[3].split("/")[0] for line in out.splitlines() if len(line.split()) > 3}
+
+
 def find_project(start=None):
     """The hubstack checkout: the nearest folder at or above start with compose.yml and hub/."""
     here = Path(start or Path.cwd()).resolve()
@@ -41,6 +51,18 @@ def user_containers(client, names, all=False):
 
 def instance_volumes(client, names, role=None):
     return client.volumes.list(filters=names.label_filter(role))
+
+
+def user_networks(client, names):
+    return client.networks.list(filters=names.label_filter(Role.USER_NETWORK))
+
+
+def remove_quietly(network):
+    """Remove a network unless a container still uses it (a server that is still stopping)."""
+    try:
+        network.remove()
+    except DockerException:
+        pass
 
 
 def ensure_network(client, names):
@@ -59,12 +81,53 @@ def ensure_volume(client, name, labels):
 
 def ensure_runtime(client, names, project):
     """What compose.yml expects to exist: the network, the hub's and the tls service's data
-    volumes (external to Compose), and the checkout's share/ folder (else Docker makes it,
+    volumes and the egress log (external to Compose), and the checkout's share/ folder (else Docker makes it,
     owned by root). [(what, name, created?)]"""
     made = [("network", names.network, ensure_network(client, names)[1])]
-    for name, role in ((names.hub_data_volume, Role.HUB_DATA), (names.tls_data_volume, Role.TLS_DATA)):
+    volumes = (
+        (names.hub_data_volume, Role.HUB_DATA),
+        (names.tls_data_volume, Role.TLS_DATA),
+        (names.egress_log_volume, Role.EGRESS_LOG),
+    )
+    for name, role in volumes:
         made.append(("volume", name, ensure_volume(client, name, names.labels(role))[1]))
     (Path(project) / SHARE_FOLDER).mkdir(exist_ok=True)
+    return made
+
+
+def volume_attributes(client, name):
+    try:
+        return client.volumes.get(name).attrs
+    except NotFound:
+        return None
+
+
+def bind_dataset_folders(client, names, catalogue):
+    """A volume per folder dataset, bound to the folder (the hub mounts volumes only). One bound to
+    another folder is made again: removing a bind volume leaves the folder and its files as they are."""
+    made = []
+    for dataset in catalogue.datasets:
+        if not dataset.folder:
+            continue
+        name = names.dataset_volume(dataset.name)
+        attrs = volume_attributes(client, name)
+        if attrs is not None and (attrs.get("Options") or {}).get("device") == dataset.folder:
+            continue
+        if attrs is not None:
+            try:
+                client.volumes.get(name).remove()
+            except DockerException as err:
+                raise SettingsError(
+                    f"dataset {dataset.name!r} moved to {dataset.folder}, but servers still mount its old folder: "
+                    f"stop them (hubstack down) and run this again ({str(err)[:120]})"
+                ) from None
+        client.volumes.create(
+            name,
+            driver="local",
+            driver_opts={"type": "none", "o": "bind", "device": dataset.folder},
+            labels=names.labels(Role.DATASET, dataset=dataset.name),
+        )
+        made.append(name)
     return made
 
 

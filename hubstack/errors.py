@@ -45,11 +45,19 @@ class HubNotHealthy(HubstackError):
 
 
 SETTINGS_EXIT = 2  # SettingsError lives in hubstack.common (the images have it), so it carries no code itself
+
+
+class NotConfirmed(HubstackError):
+    """The operator did not type the exact name of what is to be deleted: nothing was."""
+
+    exit_code = SETTINGS_EXIT
+
+
 # (code, meaning), in the order `--help` shows them.
 EXIT_CODES = (
     (0, "done"),
     (1, "anything else (Compose or systemd failed, a check found something to fix)"),
-    (SETTINGS_EXIT, "a setting or argument to fix"),
+    (SETTINGS_EXIT, "a setting or argument to fix, or a confirmation that did not match"),
     (EngineError.exit_code, "no Docker engine"),
     (BuildError.exit_code, "a build step failed"),
     (HubNotHealthy.exit_code, "the hub did not become healthy"),

@@ -40,6 +40,8 @@ class Image:
 # Shared by every instance built on the same base, like the base itself, so
 # that a second instance reuses all cached layers.
 PYTHON = Image("python", "python", parent="")
+# Debian's restic and the steps of `hubstack backup` and `hubstack restore`, run as a throwaway container.
+BACKUP = Image("backup", "backup", common=True)
 # The images of one instance, named and labelled with HUBSTACK_NAME.
 IMAGES = (
     Image("hub-core", "hub-core", wheels=True),  # JupyterHub, DockerSpawner, OAuthenticator, the proxy
@@ -47,6 +49,8 @@ IMAGES = (
     Image("notebook", "notebook", wheels=True),  # JupyterLab, the single-user server
     Image("environment", "environment", wheels=True),  # the shared scientific environment, copied to a volume
     Image("tls", "tls", common=True),  # Caddy, the HTTPS terminator (compose.yml's tls service)
+    Image("egress", "egress", common=True),  # squid and the sinkhole DNS of closed egress (the egress service)
+    BACKUP,
 )
 
 

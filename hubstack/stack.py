@@ -14,7 +14,8 @@ from docker.errors import DockerException
 
 from . import compose, engine
 from .build import Builder
-from .common.contract import DATA_MODE_FILE, HEALTH_PATH, HUB_DATA, LABEL_ROLE, LABEL_USER
+from .common import datasets, egress
+from .common.contract import DATA_MODE_FILE, HEALTH_PATH, HUB_DATA, LABEL_DATASETS, LABEL_ROLE, LABEL_USER
 from .common.https import acme_ca_root_file
 from .common.parse import SettingsError
 from .common.policy import check_data_mode, check_mode
@@ -39,8 +40,14 @@ class Instance:
     def checked_settings(self, dev=False, environ=None):
         """Settings that may start a hub: dev mode on loopback, or a complete production log-in."""
         settings = self.settings(dev=dev, environ=environ)
-        check_mode(settings, *settings.folders(self.project))
+        login = check_mode(settings, *settings.folders(self.project))
+        datasets.check_sources(catalogue(self.project, settings), login)
         return settings
+
+
+def catalogue(project, settings):
+    """The checked datasets.toml of the instance, its folders looked at on this machine."""
+    return datasets.load(settings.folders(project)[1], settings.raw["HUBSTACK_ACCESS_DIR"], check_folders=True)
 
 
 def last_said(container, prefix):
@@ -90,6 +97,10 @@ class Stack:
         return engine.container_or_none(self.client, self.names.hub_container)
 
     @property
+    def egress(self):
+        return engine.container_or_none(self.client, self.names.egress_container)
+
+    @property
     def tls(self):
         return engine.container_or_none(self.client, self.names.tls_container)
 
@@ -122,14 +133,17 @@ class Stack:
         hub = self.hub
         return hub is not None and "DEV_MODE=1" in hub.attrs["Config"]["Env"]
 
+    def ask_hub(self, module, *args):
+        """Run `python3 -m module args...` in the running hub: the JSON document it printed last."""
+        said = self.running_hub().exec_run(["python3", "-m", module, *args]).output.decode(errors="replace")
+        try:
+            return json.loads(said.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            raise HubstackError(f"the hub's {module} failed: {said[-300:]}") from None
+
     def access_check(self, email):
         """What every approval source says about email, asked by the running hub (its report, as data)."""
-        result = self.running_hub().exec_run(["python3", "-m", "hubstack_hub.access", "check", email])
-        said = result.output.decode(errors="replace")
-        try:
-            report = json.loads(said.strip().splitlines()[-1])
-        except (ValueError, IndexError):
-            raise HubstackError(f"the hub's access check failed: {said[-300:]}") from None
+        report = self.ask_hub("hubstack_hub.access", "check", email)
         if "error" in report:
             raise SettingsError(report["error"])
         return report
@@ -139,6 +153,22 @@ class Stack:
         result = self.running_hub().exec_run(["python3", "-m", "hubstack_hub.access", "log", str(lines)])
         return result.output.decode(errors="replace").rstrip() if result.exit_code == 0 else ""
 
+    def metrics(self):
+        """The main figures of /hub/metrics, read in the running hub with the metrics token (as data)."""
+        result = self.running_hub().exec_run(["python3", "-m", "hubstack_hub.metrics", "report"])
+        said = result.output.decode(errors="replace")
+        try:
+            report = json.loads(said.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            raise HubstackError(f"the hub's metrics could not be read: {said[-300:]}") from None
+        if report.get("fix") == "secrets":
+            raise SettingsError(report["error"])
+        if "error" in report:
+            raise HubstackError(
+                f"{report['error']}: restart the hub so that it reads the secrets folder again (`hubstack reset`)"
+            )
+        return report
+
     def compose(self, *args, capture=False):
         return compose.run(self.settings, self.project, *args, capture=capture)
 
@@ -147,6 +177,9 @@ class Stack:
         """Network, volumes and folders, then the hub (and the tls service) through Compose."""
         settings, project = self.settings, self.project
         engine.ensure_runtime(self.client, self.names, project)
+        table = catalogue(project, settings)
+        engine.bind_dataset_folders(self.client, self.names, table)
+        datasets.check_volumes(table, self.names, lambda name: engine.volume_attributes(self.client, name))
         acme_ca_root_file(settings, project)  # a missing or wrong CA root stops here, before anything starts
         secrets_dir, access_dir = settings.folders(project)
         secrets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # else Docker makes them, owned by root
@@ -154,11 +187,45 @@ class Stack:
         check_data_mode(self.data_mode(), settings)  # before the running hub is touched
         if not settings.tls.on and self.tls is not None:
             self.compose("rm", "--stop", "--force", "tls")  # HTTPS turned off: no terminator left behind
-        before = {"hub": restarts(self.hub), "tls": restarts(self.tls)}
+        if not settings.egress.closed and self.egress is not None:
+            self.compose("rm", "--stop", "--force", "egress")  # egress open: no proxy left behind
+        before = {"hub": restarts(self.hub), "tls": restarts(self.tls), "egress": restarts(self.egress)}
+        if settings.egress.closed:  # the proxy first: servers the hub finds running need it
+            self.compose("up", "--detach", "egress")
         self.compose("up", "--detach", *(["--force-recreate"] if recreate else []), "hub")
         if settings.tls.on:  # the tls service (Caddy), recreated only when its settings changed
             self.compose("up", "--detach", "tls")
+        if settings.egress.closed:
+            egress.reattach(self.client, self.names)  # either container may be new
         return before
+
+    def datasets(self):
+        """The declared datasets, each with who has it mounted now (the user servers' labels)."""
+        mounted = {}
+        for container in engine.user_containers(self.client, self.names):
+            for name in filter(None, container.labels.get(LABEL_DATASETS, "").split(",")):
+                mounted.setdefault(name, []).append(container.labels.get(LABEL_USER, "?"))
+        return [
+            {
+                "name": d.name,
+                "title": d.title,
+                "source": d.source,
+                "volume": d.volume_name(self.names),
+                "mount": d.mount_point,
+                "grant": d.grant,
+                "key": d.key,
+                "cloud_access": d.cloud_access,
+                "mounted_by": sorted(mounted.get(d.name, [])),
+            }
+            for d in catalogue(self.project, self.settings).datasets
+        ]
+
+    def check_egress(self, before):
+        """The egress proxy runs (servers of closed egress need it), or what it said when it stopped."""
+        egress = self.egress
+        if egress is None or exits_at_start(egress, before) or egress.status != "running":
+            said = last_said(egress, "hubstack-egress:") if egress is not None else "no container"
+            raise HubNotHealthy(f"the egress proxy is not running: {said}")
 
     def health(self):
         """'healthy', or what the hub's health URL said instead."""
@@ -214,6 +281,8 @@ class Stack:
             self.ensure_built(echo)
         before = self.start(recreate=recreate)
         self.wait_healthy(timeout, before["hub"])
+        if self.settings.egress.closed:
+            self.check_egress(before["egress"])
         if self.settings.tls.on:
             return f"HTTPS ({self.settings.https}): {self.wait_tls(min(timeout, 60), before['tls'])}"
         return None
@@ -224,6 +293,8 @@ class Stack:
         servers = engine.user_containers(self.client, self.names, all=True)
         for container in servers:
             container.stop(timeout=10)  # DockerSpawner's containers remove themselves on stop
+        for network in engine.user_networks(self.client, self.names):
+            engine.remove_quietly(network)  # closed egress: each server's own network, empty now
         return len(servers)
 
     def watch(self, poll=2.0, grace=10.0):
@@ -288,11 +359,17 @@ class Stack:
                 https["certificate"] = {"not_after": not_after, "days_left": round(days, 1)}
             except OSError as err:
                 https["certificate"] = {"error": str(err)[:200]}
+        egress_report = {"mode": settings.egress.mode, "allow": list(settings.egress.allow)}
+        if settings.egress.closed:
+            proxy = self.egress
+            egress_report["proxy"] = proxy.status if proxy is not None else "not running"
+            egress_report["user_networks"] = len(engine.user_networks(self.client, self.names))
         return {
             "instance": settings.name,
             "url": settings.url,
             "hub": self.health(),
             "https": https,
+            "egress": egress_report,
             "servers": servers,
             "volumes": volumes,
             "images": images,

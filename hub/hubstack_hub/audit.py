@@ -5,7 +5,7 @@ import logging
 from datetime import datetime, timezone
 from pathlib import Path
 
-from hubstack.common.contract import AUDIT_FAILED
+from hubstack.common.contract import AUDIT_FAILED, AUDIT_LOG
 
 
 class AuditLog:
@@ -22,6 +22,9 @@ class AuditLog:
         self.path = Path(path) if path else None
         self.max_bytes, self.keep = max_bytes, keep
         self.failures = 0
+
+    def __deepcopy__(self, memo):
+        return self  # one log per hub: traitlets copies config values into each spawner
 
     def files(self):
         """Every file of the log, oldest first."""
@@ -40,7 +43,7 @@ class AuditLog:
                 older.rename(self.path.with_name(f"{self.path.name}.{n + 1}"))
         self.path.rename(self.path.with_name(f"{self.path.name}.1"))
 
-    def write(self, event, user, decision, latency):
+    def write(self, event, user, decision, latency, **details):
         record = {
             "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
             "event": event,
@@ -49,6 +52,7 @@ class AuditLog:
             "source": decision.source,
             "reason": decision.reason,
             "latency_ms": round(latency * 1000, 1),
+            **details,
         }
         if self.path is None:
             return record
@@ -71,3 +75,10 @@ class AuditLog:
             if len(newest) >= lines:
                 break
         return newest[-lines:] if lines > 0 else []
+
+
+def hub_log(login=None, path=AUDIT_LOG):
+    """The hub's audit log, rotated as production's settings say (login), or by the defaults (dev mode)."""
+    if login is None:
+        return AuditLog(path)
+    return AuditLog(path, max_bytes=login.audit_rotate_bytes, keep=login.audit_keep)

@@ -8,7 +8,9 @@ Built on OAuthenticator's documented extension points:
   again; a user denied now is logged out.
 On top, every `auth_refresh_age` seconds the hub re-checks everyone who has a
 running server, and stops the server and ends the sessions of whoever lost
-approval. Allow settings such as `allow_all` are never set: JupyterHub skips
+approval, and stops any server with a dataset mounted whose own approval
+ended (hubstack_hub.grants): a mount cannot be taken back from a running
+container. Allow settings such as `allow_all` are never set: JupyterHub skips
 `check_allowed` when `allow_all` is true.
 """
 
@@ -25,6 +27,7 @@ from tornado import web
 from traitlets import Any, Unicode
 
 from .decision import DENIED, UNAVAILABLE, UNCONFIRMED, Decision
+from .grants import visas_in
 from .identity import primary_verified_email
 from .names import SafeUserNames
 
@@ -66,6 +69,7 @@ class AccessCheckMixin(SafeUserNames, OAuthenticator):
 
     access_checker = Any(config=True, help="hubstack_hub.access.AccessChecker asked after log-in")
     apply_url = Unicode("", config=True, help="Where the denial page sends people to apply for access")
+    dataset_gate = Any(None, config=True, help="hubstack_hub.grants.DatasetGate, also given to the spawner")
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -99,9 +103,14 @@ class AccessCheckMixin(SafeUserNames, OAuthenticator):
             self.access_checker.audit.write("login", username, decision, 0)
             raise AccessDenied(decision, username, self.apply_url)
         decision = await self.access_checker.check(username, "login")
-        if decision.approved:
-            return True
-        raise AccessDenied(decision, username, self.apply_url)
+        if not decision.approved:
+            raise AccessDenied(decision, username, self.apply_url)
+        if self.dataset_gate is not None and self.dataset_gate.datasets:
+            try:  # what the home page shows; the spawn decides again
+                await self.dataset_gate.grants(username, visas_in(auth_model.get("auth_state")), "login")
+            except Exception:
+                self.log.exception("Datasets of %s could not be decided at log-in", username)
+        return True
 
     async def pre_spawn_start(self, user, spawner):
         decision = await self.access_checker.check(user.name, "spawn")
@@ -239,12 +248,33 @@ class AccessCheckMixin(SafeUserNames, OAuthenticator):
 
         async def one(user):
             async with limit:
-                await self.check_or_revoke(user, "recheck")
+                if (await self.check_or_revoke(user, "recheck")).approved:
+                    await self.recheck_datasets(user)
 
         results = await asyncio.gather(*(one(u) for u in users), return_exceptions=True)
-        for user, result in zip(users, results):
+        for user, result in zip(users, results, strict=False):
             if isinstance(result, Exception):
                 self.log.error("Access re-check of %s failed: %r", user.name, result)
+
+    async def recheck_datasets(self, user):
+        """Stop each server of user with a mounted dataset whose approval ended, and say which and why."""
+        gate = self.dataset_gate
+        if gate is None:
+            return
+        for name, spawner in list(user.spawners.items()):
+            mounted = getattr(spawner, "mounted_datasets", None)
+            if not mounted or not spawner.active or spawner.pending:
+                continue
+            ended = await gate.ended(user, mounted)
+            if not ended:
+                continue
+            why = "; ".join(f"{g.dataset.name}: {g.decision.reason}" for g in ended)
+            gate.notices[user.name] = (
+                f"Your server was stopped because your approval ended for {', '.join(g.dataset.name for g in ended)} "
+                f"({why}). Start it again: it mounts the datasets you still have."
+            )
+            self.log.warning("Stopping the server of %s: dataset approval ended (%s)", user.name, why)
+            await self._stop(user, name, spawner)
 
     async def _recheck_forever(self):
         while True:

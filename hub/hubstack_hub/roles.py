@@ -10,6 +10,10 @@ and the audit log says so at every start.
 
 Both roles are given with exact member lists: JupyterHub then removes the
 role from anyone no longer listed when it starts.
+
+The operator's CLI (`hubstack users`) reads and deletes users as the service
+CLI_SERVICE, whose role can do only that: list users and their servers, stop
+servers, delete users (hubstack_hub.users keeps its token).
 """
 
 OPERATOR = "hubstack-operator"
@@ -25,6 +29,21 @@ OPERATOR_SCOPES = [
     "read:services",
     "read:metrics",
 ]
+
+CLI_SERVICE = "hubstack-cli"
+CLI_SCOPES = ["list:users", "read:users", "read:servers", "delete:servers", "delete:users"]
+
+
+def cli_service(token):
+    """(c.JupyterHub.services entry, c.JupyterHub.load_roles entry) of the operator's CLI."""
+    service = {"name": CLI_SERVICE, "api_token": token, "display": False}
+    role = {
+        "name": CLI_SERVICE,
+        "description": "hubstack users: list users, stop their servers, delete them",
+        "scopes": CLI_SCOPES,
+        "services": [CLI_SERVICE],
+    }
+    return service, role
 
 
 def admin_roles(users, groups, full_access):

@@ -6,6 +6,8 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
+from hubstack.common.datasets import SAFE_NAME
+
 from .decision import APPROVED, DENIED, EXPIRED, UNAVAILABLE, Decision
 
 
@@ -55,7 +57,8 @@ class Registry:
             self._http = AsyncHTTPClient(force_instance=True, max_clients=64)
         return self._http
 
-    async def ask(self, email):
+    async def ask(self, email, cloud_access=None):
+        """cloud_access: True/False for one dataset's grant; None: the hub's own setting."""
         from tornado.httpclient import HTTPClientError, HTTPRequest
 
         url, headers = self.request(email)
@@ -72,9 +75,9 @@ class Registry:
             return Decision(UNAVAILABLE, self.name, f"could not connect to the registry ({type(err).__name__})")
         except Exception as err:  # closed streams, TLS failures: never a 500 for the user
             return Decision(UNAVAILABLE, self.name, f"the registry did not answer ({type(err).__name__})")
-        return self.judge(email, response.code, response.body)
+        return self.judge(email, response.code, response.body, cloud_access)
 
-    def judge(self, email, code, body):
+    def judge(self, email, code, body, cloud_access=None):
         if code == 404:
             return Decision(DENIED, self.name, "the registry has no approval for this address")
         if code in (401, 403):
@@ -92,7 +95,7 @@ class Registry:
         mine = [r for r in records if str(r.get("entity-id", "")).lower() == email.lower()]
         if not mine:
             return Decision(UNAVAILABLE, self.name, "the registry answered with records for another address")
-        if not self.require_cloud_access:
+        if not (self.require_cloud_access if cloud_access is None else cloud_access):
             return Decision(APPROVED, self.name, "approved in the registry")
         details = mine[0].get("details")
         flag = details.get("cloud-access") if isinstance(details, dict) else None
@@ -105,7 +108,10 @@ class Registry:
 
 # -- the operator's approval list ----------------------------------------------
 class ApprovalList:
-    """approvals.csv: email, approved until (YYYY-MM-DD, empty: no end), note.
+    """approvals.csv: email, approved until (YYYY-MM-DD, empty: no end), note, dataset.
+
+    A line without a dataset approves use of the hub; a line with one approves
+    that dataset (its `key` in datasets.toml), with its own end date.
 
     Re-read whenever the file changes. A line that cannot be read is skipped
     and reported (`warnings`), so one typo does not lock everyone out.
@@ -125,19 +131,20 @@ class ApprovalList:
             self._stamp = stamp
         return self._entries
 
-    async def ask(self, email):
+    async def ask(self, email, dataset=""):
         try:
             entries = self.entries()
         except OSError as err:
             return Decision(UNAVAILABLE, self.name, f"the approval list cannot be read ({err.strerror})")
-        if email.lower() not in entries:
-            return Decision(DENIED, self.name, "not on the approval list")
-        until = entries[email.lower()]
+        what = f" for {dataset}" if dataset else ""
+        if (email.lower(), dataset) not in entries:
+            return Decision(DENIED, self.name, f"not on the approval list{what}")
+        until = entries[email.lower(), dataset]
         if until is None:
-            return Decision(APPROVED, self.name, "on the approval list, with no end date")
+            return Decision(APPROVED, self.name, f"on the approval list{what}, with no end date")
         if self.today() <= until:
-            return Decision(APPROVED, self.name, f"on the approval list until {until.isoformat()}")
-        return Decision(EXPIRED, self.name, f"the approval ended on {until.isoformat()}")
+            return Decision(APPROVED, self.name, f"on the approval list{what} until {until.isoformat()}")
+        return Decision(EXPIRED, self.name, f"the approval{what} ended on {until.isoformat()}")
 
 
 def split_line(number, line, warnings):
@@ -156,7 +163,7 @@ def split_line(number, line, warnings):
 
 
 def parse_approvals(text):
-    """{email: date or None}, [warnings]; the last line for an address wins.
+    """{(email, dataset): date or None}, [warnings]; the last line for an address and dataset wins.
 
     Each line is read alone, so a stray quote or an oversized field costs at
     most that line, never the meaning of the lines after it.
@@ -180,7 +187,13 @@ def parse_approvals(text):
         except ValueError:
             warnings.append(f"line {number}: {raw_until!r} is not a date (YYYY-MM-DD); line skipped")
             continue
-        if email in entries:
-            warnings.append(f"line {number}: {email} is listed again; this line wins")
-        entries[email] = until
+        dataset = row[3].strip() if len(row) > 3 else ""
+        if dataset and not SAFE_NAME.fullmatch(dataset):
+            warnings.append(f"line {number}: {row[3]!r} is not a dataset name; line skipped")
+            continue
+        if (email, dataset) in entries:
+            warnings.append(
+                f"line {number}: {email}{' for ' + dataset if dataset else ''} is listed again; this line wins"
+            )
+        entries[email, dataset] = until
     return entries, warnings

@@ -1,32 +1,68 @@
-"""DockerSpawner with the two volumes every hubstack user server gets.
+"""DockerSpawner with the volumes of a hubstack user server.
 
 - the user's own home volume, created with this instance's labels so that
   `hubstack status` finds it and nothing else claims it;
 - the shared environment, read-only, from the volume that `hubstack build`
   filled last. The build tags the environment image it filled the volume from
   as `:current`, so a new spawn never sees a half-copied environment and
-  running servers keep the one they started with.
+  running servers keep the one they started with;
+- each dataset granted at this start (hubstack_hub.grants), read-only at
+  /data/<name>; what was granted and what not is in /data/README, and the
+  names in the spawner's state and on the container, for the re-checks.
 
 It also returns from start() only once the server answers, found by short
 polls: the hub's own wait (exponential back-off up to 5 s between tries)
 would otherwise notice a server seconds after it is up.
+
+Deleting a user (JupyterHub's admin page, its API, `hubstack users delete`)
+never deletes their data: delete_forever (which DockerSpawner leaves empty,
+dockerspawner#512) audits the deletion, names the volumes kept, and removes
+only what is not data (the user's own network).
 """
 
+import asyncio
 import time
 
 from docker.errors import APIError, NotFound
+from docker.types import IPAMConfig, IPAMPool
 from dockerspawner import DockerSpawner
 from jupyterhub.spawner import SpawnException
 from jupyterhub.utils import AnyTimeoutError, exponential_backoff, url_path_join
 from tornado.httpclient import AsyncHTTPClient
-from traitlets import Float, Unicode
+from traitlets import Any, Float, List, Unicode
 
-from hubstack.common.contract import ENV_MOUNT, Names, Role, short_id
+from hubstack.common.contract import (
+    DATASETS_ENV,
+    EGRESS_SERVICE,
+    ENV_MOUNT,
+    HUB_SERVICE,
+    LABEL_DATASETS,
+    USER_HOME,
+    Names,
+    Role,
+    short_id,
+)
+from hubstack.common.disk import gib
+from hubstack.common.egress import Egress, attached, free_subnet, network_options
+from hubstack.common.uservolumes import of_user
+
+from .decision import Decision
+from .homedisk import NO_ROOM
+
+ENV_NOT_READY = "The shared environment is not ready yet. Please tell the hub's operator to run `hubstack build`."
+NETWORKS = asyncio.Lock()  # one user network made at a time: two must never get the same subnet
 
 
 class HubstackSpawner(DockerSpawner):
     instance = Unicode("hubstack", config=True, help="HUBSTACK_NAME of this instance")
     ready_poll_max = Float(0.25, config=True, help="Longest pause (s) between two asks whether a new server answers")
+    dataset_gate = Any(None, config=True, help="hubstack_hub.grants.DatasetGate: which datasets to mount")
+    egress = Any(Egress(), config=True, help="hubstack.common.egress.Egress: where user servers may connect")
+    egress_audit = Any(None, config=True, help="hubstack_hub.egresslog.EgressAudit: the proxy's log, audited")
+    audit = Any(None, config=True, help="hubstack_hub.audit.AuditLog: where deletions are recorded")
+    disk_guard = Any(None, config=True, help="hubstack_hub.diskguard.DiskGuard: no spawn while Docker's disk is short")
+    home_disks = Any(None, config=True, help="hubstack_hub.homedisk.HomeDisks: each home a filesystem of its quota")
+    mounted_datasets = List(help="Names of the datasets mounted in the running server")
 
     @property
     def names(self):
@@ -37,10 +73,13 @@ class HubstackSpawner(DockerSpawner):
         try:
             image = await self.docker("inspect_image", tag)
         except NotFound:  # also ImageNotFound
-            raise SpawnException(
-                "The shared environment is not ready yet. Please tell the hub's operator to run `hubstack build`."
-            ) from None
-        return self.names.env_volume(short_id(image["Id"]))
+            raise SpawnException(ENV_NOT_READY) from None
+        volume = self.names.env_volume(short_id(image["Id"]))
+        try:  # never let the engine make it, empty, by mounting a missing volume by name
+            await self.docker("inspect_volume", volume)
+        except NotFound:
+            raise SpawnException(ENV_NOT_READY) from None
+        return volume
 
     async def ensure_home_volumes(self):
         """Create the user's named volumes (c.DockerSpawner.volumes) with our labels."""
@@ -57,6 +96,33 @@ class HubstackSpawner(DockerSpawner):
             await self.docker("create_volume", name=name, labels=self.names.labels(Role.HOME, user=self.user.name))
             self.log.info("Created volume %s for %s", name, self.user.name)
 
+    async def attach_home_disk(self):
+        """HUBSTACK_HOME_QUOTA: the home is a filesystem of its own (hubstack_hub.homedisk), made at the first
+        start, with the home from before the quota copied in."""
+        started = time.monotonic()
+        guard = self.disk_guard
+        keep_free = guard.policy.floor(guard.usage().total) if guard is not None else 0
+        old_home = self.format_volume_name(self.names.home_volume_template, self)
+        volume, answer = await self.home_disks.attach_async(self.escaped_name, self.user.name, keep_free, old_home)
+        if volume is None:
+            code, why = answer
+            if code == NO_ROOM and guard is not None:
+                guard.refuse(self.user.name, f"no room for a new home of {gib(self.home_disks.quota)}: {why}")
+            raise SpawnException(
+                "Your files from before the home quota do not fit in it. Please tell the hub's operator: "
+                "they can raise HUBSTACK_HOME_QUOTA. Your files are safe.",
+                reason="disk",
+                status_code=507,
+                log_message=why,
+            )
+        self.volumes = {volume: USER_HOME}
+        if answer["made"] and guard is not None:  # a reservation on Docker's disk: the operator sees each
+            copied = ", with the files of the home from before the quota" if answer["copied"] else ""
+            made = Decision("made", "disk", f"a home of {gib(answer['size'])} reserved on Docker's disk{copied}")
+            guard.audit.write("home-disk", self.user.name, made, time.monotonic() - started, size_bytes=answer["size"])
+        seconds = time.monotonic() - started
+        self.log.info("Home of %s on %s (%s) in %.2f s", self.user.name, answer["device"], gib(answer["size"]), seconds)
+
     def refuse_engine_access(self):
         """A user who can reach the Docker engine is root on the host: never mount its socket."""
         for source in (*self.volumes, *self.read_only_volumes):
@@ -65,17 +131,138 @@ class HubstackSpawner(DockerSpawner):
 
     async def start(self):
         self.refuse_engine_access()
+        if self.disk_guard is not None:
+            self.disk_guard.check(self.user.name)
         env_volume = await self.shared_environment_volume()
-        await self.ensure_home_volumes()
-        self.read_only_volumes = {**self.read_only_volumes, env_volume: ENV_MOUNT}
+        if self.home_disks is not None:
+            await self.attach_home_disk()
+        else:
+            await self.ensure_home_volumes()
+        if self.egress.closed:
+            await self.isolate()
+        mounted = await self.grant_datasets()
+        self.read_only_volumes = {**self.read_only_volumes, env_volume: ENV_MOUNT, **mounted}
         # DockerSpawner renders extra_create_kwargs as templates (str.format): a name is
         # never a template, so its braces are doubled to come out as they are.
-        user = self.user.name.replace("{", "{{").replace("}", "}}")
-        labels = self.names.labels(Role.USER_SERVER, user=user)
+        user, server = (n.replace("{", "{{").replace("}", "}}") for n in (self.user.name, self.name))
+        labels = self.names.labels(Role.USER_SERVER, user=user, server=server)
+        labels[LABEL_DATASETS] = ",".join(self.mounted_datasets)
         self.extra_create_kwargs = {**self.extra_create_kwargs, "labels": labels}
         ip, port = await super().start()
         await self.wait_until_answering(f"http://{ip}:{port}")
         return ip, port
+
+    # -- closed egress: a network of its own -------------------------------------------------
+    @property
+    def own_network(self):
+        return self.names.user_network(self.escaped_name)
+
+    async def isolate(self):
+        """This server alone on an internal network with the hub and the egress container; DNS and
+        HTTP(S) through the egress container (hubstack.common.egress)."""
+        if self.egress_audit is not None:
+            self.egress_audit.start()
+        network = self.own_network
+        async with NETWORKS:
+            try:
+                attrs = await self.docker("inspect_network", network)
+            except NotFound:
+                attrs = await self.make_network(network)
+        present = attached(attrs)
+        for container, alias in (
+            (self.names.hub_container, HUB_SERVICE),
+            (self.names.egress_container, EGRESS_SERVICE),
+        ):
+            if container not in present:
+                await self.docker("connect_container_to_network", container, network, aliases=[alias])
+        egress = await self.docker("inspect_container", self.names.egress_container)
+        dns = egress["NetworkSettings"]["Networks"][network]["IPAddress"]
+        self.network_name = network
+        self.extra_host_config = {**self.extra_host_config, "dns": [dns]}
+        self.environment = {**self.environment, **self.egress.server_environment()}
+
+    async def make_network(self, network):
+        subnet = free_subnet(self.egress.pool, await self.docker("networks"))
+        if subnet is None:
+            raise SpawnException(
+                "The hub has no free address range for another server: tell the operator "
+                f"(HUBSTACK_USER_SUBNETS={self.egress.pool} is full)."
+            )
+        await self.docker(
+            "create_network",
+            network,
+            ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=subnet)]),
+            labels=self.names.labels(Role.USER_NETWORK, user=self.user.name),
+            **network_options(network),
+        )
+        self.log.info("Created network %s (%s) for %s", network, subnet, self.user.name)
+        return await self.docker("inspect_network", network)
+
+    async def release_network(self):
+        """Remove the user's network once no server of theirs is on it (named servers share it)."""
+        network = self.own_network
+        ours = {self.names.hub_container, self.names.egress_container}
+        try:
+            if attached(await self.docker("inspect_network", network)) - ours:
+                return
+            for container in ours:
+                await self.docker("disconnect_container_from_network", container, network, force=True)
+            await self.docker("remove_network", network)
+        except NotFound:
+            pass  # gone already
+        except APIError as err:
+            self.log.warning("Could not remove the network %s of %s: %s", network, self.user.name, err)
+
+    async def stop(self, now=False):
+        await super().stop(now=now)
+        if self.home_disks is not None:
+            await self.home_disks.release_async(self.escaped_name)
+        if self.egress.closed:
+            await self.release_network()
+
+    async def delete_forever(self):
+        """The user (or one named server of theirs) is deleted from the hub: keep every volume."""
+        if self.egress.closed:
+            await self.release_network()
+        if self.name:  # a named server: it shares the user's home, nothing of its own to keep
+            reason = f"named server {self.name!r} deleted from the hub"
+            self.audit.write("server-deleted", self.user.name, Decision("deleted", "hub", reason), 0)
+            return
+        try:
+            listed = (await self.docker("volumes", filters=self.names.label_filter(user=self.user.name)))["Volumes"]
+            kept = sorted(v["Name"] for v in of_user(listed or [], self.names, self.user.name))
+        except APIError as err:  # the deletion is audited all the same
+            self.log.warning("Could not list the volumes of %s: %s", self.user.name, err)
+            kept = None
+        reason = "deleted from the hub; the volumes stay (hubstack users delete NAME --purge removes them)"
+        self.audit.write("user-deleted", self.user.name, Decision("deleted", "hub", reason), 0, kept=kept)
+
+    async def grant_datasets(self):
+        """{volume: mount point} of the datasets granted now; tells the server what it got and why not."""
+        gate = self.dataset_gate
+        if gate is None or not gate.datasets:
+            self.mounted_datasets = []
+            return {}
+        grants = await gate.grants(self.user.name, await gate.visas(self.user), "spawn")
+        granted = [g.dataset for g in grants if g.granted]
+        self.mounted_datasets = [d.name for d in granted]
+        self.environment = {**self.environment, DATASETS_ENV: gate.note(grants)}
+        gate.notices.pop(self.user.name, None)
+        return {d.volume_name(self.names): d.mount_point for d in granted}
+
+    def get_state(self):
+        state = super().get_state()
+        if self.mounted_datasets:
+            state["datasets"] = list(self.mounted_datasets)
+        return state
+
+    def load_state(self, state):
+        super().load_state(state)
+        self.mounted_datasets = list(state.get("datasets", []))
+
+    def clear_state(self):
+        super().clear_state()
+        self.mounted_datasets = []
 
     async def answers(self, url):
         """As the hub judges it: any HTTP answer that is not a server error."""

@@ -49,3 +49,16 @@ def refuse_plain_http_off_the_stack(urls, network, subnets=network_subnets, reso
                 f"{key}={url!r} is plain http, and {host} is not a container on the stack's network {network}: "
                 "use https, or run that service on the stack's network"
             )
+
+
+def volume_attributes(name):
+    """The engine's attributes of a volume, or None if there is none of that name."""
+    import docker
+
+    try:
+        return docker.from_env().volumes.get(name).attrs
+    except docker.errors.NotFound:
+        return None
+    except docker.errors.DockerException as err:
+        reason = str(err).splitlines()[0][:160]
+        raise SettingsError(f"cannot ask the Docker engine about the dataset volume {name} ({reason})") from None

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 # -- the hub container ------------------------------------------------------------
 HUB_SERVICE = "hub"  # Compose service name: user servers and the tls service reach the hub by it
 HUB_PORT = 8000  # the hub's proxy, inside the container; published on HUBSTACK_PORT
+HUB_API_PORT = 8081  # the hub itself (REST API, metrics) behind the proxy; on the instance's network only
 HUB_HOME = "/srv/hubstack"  # configuration, templates and code of hubstack in the hub image
 HUB_CONFIG = f"{HUB_HOME}/jupyterhub_config.py"
 LIB = f"{HUB_HOME}/lib"  # on PYTHONPATH in the hub and tls images: this package (and hubstack_hub)
@@ -26,12 +27,36 @@ AUDIT_LOG = f"{HUB_DATA}/audit/access.jsonl"
 DATA_MODE_FILE = f"{HUB_DATA}/hubstack-mode"  # "dev" or "production": the mode the hub's data was made in
 AUDIT_FAILED = "hubstack: the audit log could not be written"  # in the hub's log; `hubstack doctor` looks for it
 HEALTH_PATH = "/hub/health"
+METRICS_PATH = "/hub/metrics"  # Prometheus text format; needs a token with the read:metrics scope
 
 # -- user servers -----------------------------------------------------------------
 ENV_MOUNT = "/opt/conda"  # the shared environment, read-only
 ENV_VERSION_FILE = ".hubstack-env-version"  # in the environment volume: which image filled it
 USER_HOME = "/home/jovyan"  # the user's own volume
 USER_UID = 1000
+DATA_MOUNT = "/data"  # each granted dataset at /data/<name>, read-only
+DATA_README = f"{DATA_MOUNT}/README"  # in the image: a link to DATASETS_NOTE
+USER_TMP = "/tmp"  # in memory, HUBSTACK_TMP_SIZE; the rest outside the home is read-only
+DATASETS_NOTE = (
+    f"{USER_TMP}/hubstack-datasets.txt"  # written at start from DATASETS_ENV: what is mounted, what not, why
+)
+DATASETS_ENV = "HUBSTACK_DATASETS_NOTE"
+
+# -- container logs: every container of an instance logs to capped, rotated files ------
+LOG_DRIVER = "json-file"  # `docker logs` and `hubstack logs` read it
+LOG_MAX_SIZE, LOG_MAX_FILES = "10m", "3"  # at most 30 MB per container
+
+# -- home quotas (HUBSTACK_HOME_QUOTA): each home an ext4 image of its own, on a loop device ---------
+HOME_DISKS_MOUNT = "/home-disks"  # in the helper container: the volume of the image files
+OLD_HOME_MOUNT = "/old-home"  # in the helper container: a home from before the quota, copied in once
+
+# -- the egress container (squid and a sinkhole DNS; README.md, "Egress") ------------
+EGRESS_SERVICE = "egress"  # user servers reach the proxy by this name on their own network
+EGRESS_PROFILE = "egress"  # the Compose profile of the egress service
+PROXY_PORT = 3128
+DNS_PORT = 53
+EGRESS_LOG_DIR = "/var/log/hubstack-egress"  # the egress log volume: access.log (squid), dns.log (sinkhole)
+USER_BRIDGE_PREFIX = "hsu"  # Linux bridge names of per-user networks: hsu + 12 hex digits
 
 # -- the tls container (Caddy) ------------------------------------------------------
 TLS_DATA = "/data"  # Caddy's certificates, keys, ACME account: the tls data volume
@@ -39,24 +64,42 @@ TLS_CA_ROOT = "/etc/hubstack-tls/acme-ca-root.pem"  # HUBSTACK_ACME_CA_ROOT, or 
 NO_TLS_FILES = "./tls/no-files"  # mounted at SECRETS_MOUNT in the tls container unless HUBSTACK_HTTPS=files
 TLS_PROFILE = "tls"  # the Compose profile of the tls service
 
+# -- the backup container (`hubstack backup`, `hubstack restore`; README.md, "Backups") ------
+# Its paths are the paths inside the snapshots: changing one breaks the restore of older backups.
+BACKUP_HUB = "/backup/hub"  # a staged copy of the hub data volume (the database by SQLite's online backup)
+BACKUP_CHECKOUT = "/backup/checkout"  # the checkout's .env, access/ and (--with-secrets) secrets/
+BACKUP_HOMES = "/backup/homes"  # each home volume at <BACKUP_HOMES>/<escaped user name>, read-only
+BACKUP_HUB_VOLUME = "/volumes/hub-data"  # the hub data volume, read-only, staged into BACKUP_HUB
+RESTORE_TARGET = "/restore"  # restic writes a snapshot's /backup/... under it, where the volumes are mounted
+BACKUP_KEYS = "/run/secrets/hubstack-backup"  # the repository's password file (and the backend's credentials)
+BACKUP_REPOSITORY = "/repository"  # a repository in a host folder
+BACKUP_CACHE = "/cache"  # restic's cache, a volume of the instance
+
 # -- secret files, in HUBSTACK_SECRETS_DIR (see secrets.example/) -------------------
 CLIENT_SECRET = "oauth_client_secret"
 CONSUMER_SECRET = "registry_consumer_secret"
 BEARER_TOKEN = "registry_token"
 COOKIE_SECRET = "jupyterhub_cookie_secret"  # made by `hubstack secrets init`: signs log-in cookies
 CRYPT_KEY = "jupyterhub_crypt_key"  # made by `hubstack secrets init`: encrypts auth state
-GENERATED_SECRETS = (COOKIE_SECRET, CRYPT_KEY)
+METRICS_TOKEN = "metrics_token"  # made by `hubstack secrets init`: Prometheus reads METRICS_PATH with it, nothing else
+GENERATED_SECRETS = (COOKIE_SECRET, CRYPT_KEY, METRICS_TOKEN)
+BACKUP_PASSWORD = "backup_password"  # made by `hubstack backup init`: opens the restic repository
+BACKUP_ENVIRONMENT = "backup_environment"  # optional: KEY=VALUE lines, the restic backend's credentials
 # HUBSTACK_HTTPS=files: the certificate and its key, in a folder of their own inside the
 # secrets folder, the only one the tls container is given (it never sees the other secrets).
 TLS_FOLDER = "tls"
 TLS_CHAIN, TLS_KEY = "tls_fullchain.pem", "tls_privkey.pem"
 APPROVAL_LIST = "approvals.csv"  # in HUBSTACK_ACCESS_DIR
+DATASETS_FILE = "datasets.toml"  # in HUBSTACK_ACCESS_DIR: the datasets and what grants each
 
 # -- labels on everything an instance makes ----------------------------------------
 LABEL_INSTANCE = "hubstack.instance"
 LABEL_ROLE = "hubstack.role"
 LABEL_USER = "hubstack.user"
+LABEL_SERVER = "hubstack.server"  # on a user server: its name in the hub ("" for the default server)
 LABEL_ENV_VERSION = "hubstack.env.version"
+LABEL_DATASET = "hubstack.dataset"  # on the volume that binds a dataset's host folder
+LABEL_DATASETS = "hubstack.datasets"  # on a user server: the datasets mounted in it, comma-separated
 LABEL_INPUTS = "hubstack.inputs"  # on images: digest of what they were built from
 LABEL_BENCHMARK = "hubstack.benchmark"
 
@@ -71,8 +114,18 @@ class Role:
     HOME = "home"
     USER_SERVER = "user-server"
     ENVIRONMENT = "environment"
+    DATASET = "dataset"
+    EGRESS = "egress"
+    EGRESS_LOG = "egress-log"
+    USER_NETWORK = "user-network"
+    HOME_DISKS = "home-disks"  # the volume of every home's image file
+    HOME_DISK = "home-disk"  # a home's filesystem on its loop device, while its server runs
+    HOME_DISK_HELPER = "home-disk-helper"
     BENCHMARK = "benchmark"
+    BACKUP = "backup"  # the throwaway container of `hubstack backup` and `hubstack restore`
+    BACKUP_CACHE = "backup-cache"
     TEST_SERVICE = "test-service"
+    USAGE = "usage"  # the hub's short-lived container that measures the home volumes (hubstack_hub.usage)
 
 
 # Images shared by every instance on one host (they hold nothing of an instance).
@@ -90,6 +143,11 @@ BUILD_ARGS = {
     "ENV_MOUNT": ENV_MOUNT,
     "USER_HOME": USER_HOME,
     "USER_UID": str(USER_UID),
+    "DATA_MOUNT": DATA_MOUNT,
+    "DATA_README": DATA_README,
+    "DATASETS_NOTE": DATASETS_NOTE,
+    "EGRESS_LOG_DIR": EGRESS_LOG_DIR,
+    "PROXY_PORT": str(PROXY_PORT),
     "TLS_DATA": TLS_DATA,
     "TLS_CA_ROOT": TLS_CA_ROOT,
 }
@@ -135,6 +193,42 @@ class Names:
     def home_volume_template(self):
         """DockerSpawner fills {username} with its escaped user name."""
         return f"{self.instance}-home-{{username}}"
+
+    @property
+    def home_disks_volume(self):
+        """With HUBSTACK_HOME_QUOTA: the image files of every home (<escaped user>.ext4)."""
+        return f"{self.instance}-homedisks"  # never a home volume: those are <instance>-home-...
+
+    def home_disk_volume(self, escaped_user):
+        """With HUBSTACK_HOME_QUOTA: the user's home filesystem, a volume of its loop device."""
+        return f"{self.instance}-homedisk-{escaped_user}"
+
+    @property
+    def egress_container(self):
+        return f"{self.instance}-{EGRESS_SERVICE}"
+
+    @property
+    def egress_log_volume(self):
+        return f"{self.instance}-egress-log"
+
+    def home_volume(self, escaped_user):
+        return self.home_volume_template.format(username=escaped_user)
+
+    @property
+    def backup_container(self):
+        return f"{self.instance}-backup"
+
+    @property
+    def backup_cache_volume(self):
+        return f"{self.instance}-backup-cache"
+
+    def user_network(self, escaped_user):
+        """A user server's own network when egress is closed (escaped_user: DockerSpawner's escaping)."""
+        return f"{self.instance}-net-{escaped_user}"
+
+    def dataset_volume(self, dataset):
+        """The volume that binds a folder dataset's host folder (made by the CLI, mounted by the hub)."""
+        return f"{self.instance}-dataset-{dataset}"
 
     def image(self, role):
         """An instance image by its role: hub-core, hub, notebook, environment, tls, ..."""

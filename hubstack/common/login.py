@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import parse
-from .contract import APPROVAL_LIST, BEARER_TOKEN, CLIENT_SECRET, CONSUMER_SECRET, GENERATED_SECRETS
+from .contract import APPROVAL_LIST, BEARER_TOKEN, CLIENT_SECRET, CONSUMER_SECRET, GENERATED_SECRETS, METRICS_TOKEN
 from .parse import SettingsError
 from .registry import DEFAULTS
 
@@ -52,6 +52,7 @@ class Login:
     apply_url: str
     cookie_secret: str
     crypt_key: str
+    metrics_token: str
     audit_rotate_bytes: int
     audit_keep: int
     outage_grace: int | None  # None: ride out any outage
@@ -82,13 +83,20 @@ def read_secret(secrets_dir, name, shown_dir, why):
 
 
 def read_generated_secret(secrets_dir, name, shown_dir):
-    """The cookie secret or crypt key: 64 hex digits, made by `hubstack secrets init`."""
+    """The cookie secret, crypt key or metrics token: 64 hex digits, made by `hubstack secrets init`."""
     value = read_secret(secrets_dir, name, shown_dir, "create it with `hubstack secrets init`")
     if len(value) != 64 or any(c not in "0123456789abcdefABCDEF" for c in value):
         raise SettingsError(
             f"secret {shown_dir}/{name} is not 64 hex digits: move it away and run `hubstack secrets init`"
         )
     return value
+
+
+def dev_metrics_token(secrets_dir, shown_dir):
+    """Dev mode: the metrics token if `hubstack secrets init` made it, else None (production requires it)."""
+    if not (Path(secrets_dir) / METRICS_TOKEN).exists():
+        return None
+    return read_generated_secret(secrets_dir, METRICS_TOKEN, shown_dir)
 
 
 def load_login(raw, secrets_dir, access_dir):
@@ -112,7 +120,9 @@ def load_login(raw, secrets_dir, access_dir):
     if not urlsplit(callback_url).path.endswith("/hub/oauth_callback"):
         raise SettingsError(f"OAUTH_CALLBACK_URL={callback_url!r} must end in /hub/oauth_callback")
     client_secret = read_secret(secrets_dir, CLIENT_SECRET, shown_secrets, "the OAuth client secret from the provider")
-    cookie_secret, crypt_key = (read_generated_secret(secrets_dir, name, shown_secrets) for name in GENERATED_SECRETS)
+    cookie_secret, crypt_key, metrics_token = (
+        read_generated_secret(secrets_dir, name, shown_secrets) for name in GENERATED_SECRETS
+    )
     oidc = provider == "oidc"
     authorize_url = parse.url("OAUTH2_AUTHORIZE_URL", raw["OAUTH2_AUTHORIZE_URL"], required=oidc, browser=True)
     token_url = parse.url("OAUTH2_TOKEN_URL", raw["OAUTH2_TOKEN_URL"], required=oidc)
@@ -204,6 +214,7 @@ def load_login(raw, secrets_dir, access_dir):
         ),
         cookie_secret=cookie_secret,
         crypt_key=crypt_key,
+        metrics_token=metrics_token,
         audit_rotate_bytes=int(
             parse.number("HUBSTACK_AUDIT_ROTATE_MB", raw["HUBSTACK_AUDIT_ROTATE_MB"], 1, 10_000, example="10") * 2**20
         ),

@@ -38,12 +38,53 @@ def address(key, raw):
         ) from None
 
 
-def memory(key, raw):
+def size_in_bytes(raw):
+    """'1.5G' -> 1610612736 (binary units; K, M, G, T, with or without iB); None if it is not a size."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*", raw, re.IGNORECASE)
-    value = int(float(match[1]) * UNITS[match[2].upper()]) if match else 0
-    if value < 128 * 1024**2:
-        raise SettingsError(f"{key}={raw!r} is not a memory size of 128M or more: use e.g. 2G or 512M")
+    return int(float(match[1]) * UNITS[match[2].upper()]) if match else None
+
+
+def shown_size(value):
+    """1073741824 -> '1G': the largest unit that divides it."""
+    for unit in "TGMK":
+        if value and value % UNITS[unit] == 0:
+            return f"{value // UNITS[unit]}{unit}"
+    return str(value)
+
+
+def size(key, raw, minimum, what="size", example="2G"):
+    value = size_in_bytes(raw)
+    if value is None or value < minimum:
+        raise SettingsError(f"{key}={raw!r} is not a {what} of {shown_size(minimum)} or more: use e.g. {example}")
     return value
+
+
+def memory(key, raw):
+    return size(key, raw, 128 * 1024**2, "memory size", "2G or 512M")
+
+
+def size_or_off(key, raw, minimum, what, example):
+    """A size, or None for off (empty, off or 0)."""
+    if raw.strip().lower() in ("", "off", "0"):
+        return None
+    return size(key, raw, minimum, what, f"{example}, or off")
+
+
+def size_or_percent(key, raw, example):
+    """'5G' -> (5368709120, None); '10%' -> (None, 10.0); 0 turns it off: (0, None)."""
+    value = raw.strip()
+    if value.endswith("%"):
+        try:
+            percent = float(value[:-1])
+        except ValueError:
+            percent = None
+        if percent is None or not 0 <= percent <= 90:
+            raise SettingsError(f"{key}={raw!r} is not a percentage from 0% to 90%: use e.g. {example}")
+        return None, percent
+    found = size_in_bytes(value)
+    if found is None:
+        raise SettingsError(f"{key}={raw!r} is not a size or a percentage: use e.g. {example}, or 0 for no threshold")
+    return found, None
 
 
 def number(key, raw, low, high, kind=float, example="1"):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from .contract import TLS_CHAIN, TLS_FOLDER, TLS_KEY
 
 LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
-HUB, TLS = "hub", "tls"  # Compose services that read settings
+HUB, TLS, EGRESS = "hub", "tls", "egress"  # Compose services that read settings
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,9 @@ SECTIONS = {
     "login": 'Production log-in (DEV_MODE=0); see README.md, "Going to production"',
     "access": "The access check after log-in",
     "limits": 'What one user server may use (README.md, "Limits")',
+    "egress": 'Where user servers may connect (README.md, "Egress")',
     "https": 'HTTPS (README.md, "HTTPS")',
+    "backup": 'Backups (README.md, "Backups")',
     "build": "Building the images",
 }
 
@@ -186,6 +188,41 @@ SETTINGS = (
         ),
         ("HUBSTACK_SPAWN_CONCURRENCY", "6", "servers starting at once; more researchers are asked to wait and retry"),
         ("HUBSTACK_MAX_SERVERS", "0", "user servers running at once (0: no limit)"),
+        (
+            "HUBSTACK_TMP_SIZE",
+            "1G",
+            "size of /tmp in a user server (in memory: counts toward HUBSTACK_USER_MEM_LIMIT); the rest of its root is read-only",
+        ),
+        (
+            "HUBSTACK_HOME_QUOTA",
+            "",
+            "size of each home, e.g. 10G, enforced by the kernel (a filesystem of its own, reserved in full on Docker's disk); empty or off: no quota",
+        ),
+        (
+            "HUBSTACK_MIN_FREE_DISK",
+            "5G",
+            "new servers are refused while Docker's disk has less free, e.g. 5G or 10%, so the hub's database and audit log keep room (0: never)",
+        ),
+    ),
+    *_section(
+        "egress",
+        (HUB, EGRESS),
+        (
+            "HUBSTACK_EGRESS",
+            "",
+            "closed: user servers reach only the hub and the proxy (the default outside dev mode); open: the internet (dev mode's default)",
+        ),
+        (
+            "HUBSTACK_EGRESS_ALLOW",
+            "",
+            "closed: host names user servers may reach over HTTP(S) through the proxy, e.g. pypi.org,.example.org (empty: none)",
+        ),
+        ("HUBSTACK_EGRESS_DNS", "", "closed: resolvers the proxy uses for allowed names (empty: the host's)"),
+        (
+            "HUBSTACK_USER_SUBNETS",
+            "10.213.0.0/16",
+            "closed: private range cut into one /28 network per running user server",
+        ),
     ),
     *_section(
         "https",
@@ -230,6 +267,20 @@ SETTINGS = (
             "HUBSTACK_TLS_RENEW_WINDOW",
             "0.3333",
             "renew a certificate when this fraction of its lifetime is left (0 < x <= 1)",
+        ),
+    ),
+    *_section(
+        "backup",
+        (),
+        (
+            "HUBSTACK_BACKUP_REPOSITORY",
+            "",
+            "where `hubstack backup` writes: a folder (absolute, or ./relative to the checkout) or a restic URL (sftp:, rest:, s3:, b2:, azure:, gs:, swift:); its password: secrets/backup_password",
+        ),
+        (
+            "HUBSTACK_BACKUP_KEEP",
+            "daily=7,weekly=4,monthly=6",
+            "snapshots kept after each backup, per home and for the hub (restic forget --keep-<unit>; units last, hourly, daily, weekly, monthly, yearly)",
         ),
     ),
     *_section(

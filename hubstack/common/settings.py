@@ -13,8 +13,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import parse
-from .contract import CLIENT_SECRET, Names
+from . import backup, disk, egress, parse
+from .backup import BackupSettings
+from .contract import CLIENT_SECRET, LOG_DRIVER, LOG_MAX_FILES, LOG_MAX_SIZE, USER_TMP, Names
+from .disk import DiskPolicy
+from .egress import Egress
 from .https import HTTPS, https_settings
 from .parse import SettingsError
 from .registry import DEFAULTS, KNOWN
@@ -35,6 +38,7 @@ class UserLimits:
     idle_timeout: int
     spawn_concurrency: int
     max_servers: int
+    tmp_bytes: int = 1024**3
 
     @property
     def cull_every(self):
@@ -48,6 +52,11 @@ class UserLimits:
             "pids_limit": self.pids,
             "cap_drop": ["ALL"],  # the server runs as an ordinary user and needs none
             "security_opt": ["no-new-privileges"],
+            # Nothing outside the home grows without bound: a read-only root, /tmp in memory of a fixed
+            # size (exec: pip builds run there), and a capped log.
+            "read_only": True,
+            "tmpfs": {USER_TMP: f"rw,exec,nosuid,nodev,mode=1777,size={self.tmp_bytes}"},
+            "log_config": {"type": LOG_DRIVER, "config": {"max-size": LOG_MAX_SIZE, "max-file": LOG_MAX_FILES}},
         }
 
 
@@ -61,6 +70,7 @@ def user_limits(raw):
             "HUBSTACK_SPAWN_CONCURRENCY", raw["HUBSTACK_SPAWN_CONCURRENCY"], 1, 1000, int, "6"
         ),
         max_servers=parse.number("HUBSTACK_MAX_SERVERS", raw["HUBSTACK_MAX_SERVERS"], 0, 100_000, int, "0"),
+        tmp_bytes=parse.size("HUBSTACK_TMP_SIZE", raw["HUBSTACK_TMP_SIZE"], 16 * 1024**2, example="1G or 512M"),
     )
 
 
@@ -77,6 +87,9 @@ class Settings:
     tls: HTTPS = None
     cookie_max_age_days: float = 1
     token_max_age_seconds: int = 30 * 86400
+    egress: Egress = None
+    disk: DiskPolicy = DiskPolicy()
+    backup: BackupSettings = None
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -212,5 +225,8 @@ def load(environ=None, dotenv_path=None, **overrides):
             parse.number("HUBSTACK_TOKEN_MAX_AGE_DAYS", raw["HUBSTACK_TOKEN_MAX_AGE_DAYS"], 0.01, 3650, example="30")
             * 86400
         ),
+        egress=egress.load(raw, parse.boolean("DEV_MODE", raw["DEV_MODE"])),
+        disk=disk.load(raw),
+        backup=backup.load(raw),
         raw=raw,
     )

@@ -246,7 +246,7 @@ def pick_consequence(rng, role, driver):
             ("splice_site_variant", 3),
             ("inframe_deletion", 2),
         ]
-    names, weights = zip(*table)
+    names, weights = zip(*table, strict=False)
     return rng.choices(names, weights=weights)[0]
 
 

@@ -7,12 +7,15 @@ import live in helpers.py.
 """
 
 import os
+import re
+import shlex
 from pathlib import Path
 
 import pytest
 
 from helpers import INSTANCE_ENV, INSTANCES, NAME, REPO, health_ok, remove_instance, run_hubstack
 from hubstack import compose, engine
+from hubstack.common.contract import BACKUP_PASSWORD, EGRESS_SERVICE, HUB_SERVICE
 from hubstack.common.settings import load
 from hubstack.errors import EngineError
 
@@ -78,7 +81,8 @@ def checkout_secrets():
 
 @pytest.fixture(scope="session")
 def built_stack(clean_slate, checkout_secrets):
-    result = run_hubstack("build")
+    # A cold build downloads every wheel and Debian package: 12 to 25 minutes on a 2-core VM.
+    result = run_hubstack("build", timeout=2700)
     print(result.stdout[-2000:])
     return result
 
@@ -86,7 +90,9 @@ def built_stack(clean_slate, checkout_secrets):
 # -- pytest-docker: the host's Compose, our compose.yml, our instance -------
 @pytest.fixture(scope="session")
 def docker_compose_command():
-    return " ".join(compose.command())
+    # with what the CLI derives for Compose alone (profiles, the host's addresses for the egress proxy)
+    derived = compose.derived(load(environ=INSTANCE_ENV))
+    return " ".join(["env", *(shlex.quote(f"{k}={v}") for k, v in derived.items()), *compose.command()])
 
 
 @pytest.fixture(scope="session")
@@ -101,7 +107,7 @@ def docker_compose_project_name():
 
 @pytest.fixture(scope="session")
 def docker_setup(built_stack):
-    return ["up -d"]
+    return [f"up -d {HUB_SERVICE} {EGRESS_SERVICE}"]  # not the tls service: the HTTPS tests start it
 
 
 @pytest.fixture(scope="session")
@@ -113,3 +119,16 @@ def docker_cleanup():
 def hub(docker_services, settings):
     docker_services.wait_until_responsive(check=lambda: health_ok(settings.url), timeout=180, pause=0.5)
     return settings.url
+
+
+@pytest.fixture(scope="session")
+def repository(tmp_path_factory, hub):
+    """A restic repository in a folder of the test session (test_backup, test_upgrade), and its
+    password in the checkout's secrets/ (made here, removed afterwards, unless it was there already)."""
+    folder = tmp_path_factory.mktemp("restic") / "repo"
+    env = {"HUBSTACK_BACKUP_REPOSITORY": str(folder)}
+    said = run_hubstack("backup", "init", env=env).stdout
+    assert re.search(rf"created\s+repository {re.escape(str(folder))}", said), said
+    yield env, folder
+    if re.search(rf"created\s+\S*/{BACKUP_PASSWORD}", said):
+        (REPO / "secrets" / BACKUP_PASSWORD).unlink(missing_ok=True)

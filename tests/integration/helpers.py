@@ -11,16 +11,25 @@ import sys
 import time
 from pathlib import Path
 
+import docker
 import pytest
 import requests
 
-from hubstack.common.contract import HEALTH_PATH, LABEL_INSTANCE
+from hubstack.common.contract import CURRENT, HEALTH_PATH, LABEL_INSTANCE, LABEL_ROLE, LABEL_USER, Role
+from hubstack.images import IMAGES
 
 REPO = Path(__file__).resolve().parents[2]
 NAME = os.environ.get("HUBCI_NAME", "hubci")
 PORT = int(os.environ.get("HUBCI_PORT", "8101"))
-# What Compose substitutes and the CLI reads for the test instance.
-INSTANCE_ENV = {"HUBSTACK_NAME": NAME, "HUBSTACK_PORT": str(PORT), "HUBSTACK_BIND": "127.0.0.1", "DEV_MODE": "1"}
+# What Compose substitutes and the CLI reads for the test instance: dev-mode log-in, but egress
+# closed as in production, so that every test runs against servers on networks of their own.
+INSTANCE_ENV = {
+    "HUBSTACK_NAME": NAME,
+    "HUBSTACK_PORT": str(PORT),
+    "HUBSTACK_BIND": "127.0.0.1",
+    "DEV_MODE": "1",
+    "HUBSTACK_EGRESS": "closed",
+}
 INSTANCES = (NAME, f"{NAME}2", f"{NAME}svc")
 
 
@@ -52,6 +61,36 @@ def remove_instance(client, name):
         container.remove(force=True)
     for volume in client.volumes.list(filters=instance_filter(name)):
         volume.remove(force=True)
+    for network in client.networks.list(filters={"label": [f"{LABEL_INSTANCE}={name}", "hubstack.role=user-network"]}):
+        network.remove()
+
+
+def user_servers(client, user=None):
+    """The test instance's running user servers (of one user, by the name the hub knows them by)."""
+    labels = [f"{LABEL_INSTANCE}={NAME}", f"{LABEL_ROLE}={Role.USER_SERVER}"] + (
+        [f"{LABEL_USER}={user}"] if user else []
+    )
+    return client.containers.list(filters={"label": labels})
+
+
+def session_images_as(client, settings, other):
+    """The session's images tagged under another instance's names, as a host that built them has
+    them (a build for that instance then skips every image but the hub, whose parent is named by
+    instance); the tags made, to remove afterwards with untag()."""
+    tags = []
+    for role in [i.role for i in IMAGES] + [f"{Role.ENVIRONMENT}:{CURRENT}"]:
+        repository, _, tag = role.partition(":")
+        client.images.get(settings.names.image(role)).tag(other.names.image(repository), tag or "latest")
+        tags.append(other.names.image(role))
+    return tags
+
+
+def untag(client, tags):
+    for tag in tags:
+        try:
+            client.images.remove(tag, noprune=True)
+        except docker.errors.NotFound:
+            pass
 
 
 def health_ok(url):

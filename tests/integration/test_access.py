@@ -506,8 +506,13 @@ def test_revoked_approval_stops_the_server_and_ends_the_session(production, dock
         researcher.session.get(researcher.server_url + "api/status", timeout=30, allow_redirects=False).status_code
         != 200
     )
-    last = [a for a in audit(docker_client, settings) if a["user"] == "approved@example.org"][-1]
-    assert (last["event"], last["decision"]) == ("recheck", "denied")
+
+    def last():  # written once the access has ended: the server stopped and its network removed
+        lines = [a for a in audit(docker_client, settings) if a["user"] == "approved@example.org"]
+        return (lines[-1]["event"], lines[-1]["decision"]) if lines else None
+
+    wait_for(lambda: last() == ("recheck", "denied"), 30, "the revocation in the audit log")
+    assert last() == ("recheck", "denied")
     print(
         f"\nrevocation: server stopped and session ended {took:.1f} s after the registry revoked (re-check every {RECHECK} s)"
     )
@@ -522,8 +527,12 @@ def test_identity_the_provider_no_longer_confirms_ends_access(production, docker
     researcher.start_server()
     set_claims(email, verified=False)  # what a disabled or changed account looks like at the provider
     wait_for(lambda: not containers_of(docker_client, email), RECHECK * 3 + 30, "the server to stop")
-    lost = [a for a in audit(docker_client, settings) if a["user"] == email and a["source"] == "identity"]
-    assert lost and lost[0]["decision"] == "denied" and "no longer verifies" in lost[0]["reason"], lost
+
+    def lost():  # written once the access has ended: the server stopped and its network removed
+        return [a for a in audit(docker_client, settings) if a["user"] == email and a["source"] == "identity"]
+
+    wait_for(lost, 30, "the identity decision in the audit log")
+    assert lost()[0]["decision"] == "denied" and "no longer verifies" in lost()[0]["reason"], lost()
     page = researcher.session.get(researcher.url("/hub/home"), timeout=30, allow_redirects=False)
     assert page.status_code == 302 and "/hub/login" in page.headers["Location"]
 
@@ -647,7 +656,13 @@ def test_an_outage_longer_than_cache_and_grace_stops_servers_and_says_why(produc
         production["registry"].mode("normal")
     # Ridden out for the cache and the grace after the last approval (at most one re-check before the outage).
     assert took >= CACHE + GRACE - RECHECK, took
-    unconfirmed = [a for a in audit(docker_client, settings) if a["user"] == email and a["decision"] == "unconfirmed"]
+
+    def unconfirmed():
+        return [a for a in audit(docker_client, settings) if a["user"] == email and a["decision"] == "unconfirmed"]
+
+    # The decision is audited once the stop it caused is done (as every revocation is).
+    wait_for(unconfirmed, 30, "the outage's audit line")
+    unconfirmed = unconfirmed()
     assert unconfirmed and unconfirmed[0]["event"] == "recheck" and "unconfirmed for" in unconfirmed[0]["reason"]
     page = researcher.session.get(researcher.url("/hub/home"), timeout=30, allow_redirects=False)
     assert page.status_code == 302 and "/hub/login" in page.headers["Location"]

@@ -33,6 +33,7 @@ from helpers import INSTANCE_ENV, NAME, PORT, REPO, run_hubstack, wait_for
 from hubclient import BrowserUser
 from hubstack import compose
 from hubstack.build import Builder
+from hubstack.common.contract import GENERATED_SECRETS
 from hubstack.common.settings import load
 from hubstack.images import Image
 
@@ -392,7 +393,7 @@ def test_acme_certificate_is_issued_served_and_renewed_without_a_failed_request(
     assert failures == [], failures[:5]
     # Each certificate was served until its renewal was due, the next one within a few checks of that.
     served = hammer.served()
-    for (_, issued, _), (serial, _, renewed_at) in zip(served, served[1:]):
+    for (_, issued, _), (serial, _, renewed_at) in zip(served, served[1:], strict=False):
         due = issued + RENEW_AFTER
         assert due - 1 <= renewed_at <= due + RENEW_CHECK + 30, (serial, due, renewed_at)
     tls = tls_container(docker_client)
@@ -472,7 +473,7 @@ def test_provided_files_are_served_and_replaced_without_a_restart(https_instance
     # The terminator has its certificate and key, and none of the hub's secrets beside them.
     listing = tls.exec_run(["ls", "-A", "/run/secrets/hubstack"]).output.decode().split()
     assert sorted(listing) == ["tls_fullchain.pem", "tls_privkey.pem"], listing
-    assert sorted(p.name for p in secrets.iterdir()) == ["jupyterhub_cookie_secret", "jupyterhub_crypt_key", "tls"]
+    assert sorted(p.name for p in secrets.iterdir()) == sorted([*GENERATED_SECRETS, "tls"])
 
     with Hammer(tmp_path / "ca.pem") as hammer:
         time.sleep(1)

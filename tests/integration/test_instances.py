@@ -1,7 +1,8 @@
 """Two instances on one host, side by side, each with its own everything."""
 
-from helpers import NAME, health_ok, run_hubstack
+from helpers import INSTANCE_ENV, NAME, health_ok, run_hubstack, session_images_as, untag
 from hubclient import BrowserUser
+from hubstack.common.settings import load
 
 OTHER = {"HUBSTACK_NAME": f"{NAME}2", "HUBSTACK_PORT": "8102"}
 
@@ -20,6 +21,10 @@ def test_two_instances_do_not_touch_each_other(hub, docker_client, settings):
     assert error is None
     before = {kind: names(docker_client, kind, NAME) for kind in ("containers", "volumes")}
 
+    # The images are the host's already (tagged for the second instance): its build makes only
+    # its hub image and its own copy of the shared environment.
+    tags = session_images_as(docker_client, settings, load(environ={**INSTANCE_ENV, **OTHER}))
+    run_hubstack("build", env=OTHER)
     run_hubstack("up", "--dev", env=OTHER)
     other_url = "http://127.0.0.1:8102"
     assert health_ok(other_url) and health_ok(hub)
@@ -41,3 +46,4 @@ def test_two_instances_do_not_touch_each_other(hub, docker_client, settings):
     # The second instance's hub and servers are gone, its volumes are kept.
     assert not docker_client.containers.list(filters={"label": [f"hubstack.instance={NAME}2"]})
     assert docker_client.volumes.get(f"{NAME}2-home-ivan")
+    untag(docker_client, tags)

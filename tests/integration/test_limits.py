@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from helpers import NAME, health_ok, run_hubstack, wait_for
+from helpers import health_ok, run_hubstack, user_servers, wait_for
 from hubclient import BrowserUser, HubError, KernelDied
 
 MEM, PIDS = 384 * 1024**2, 128
@@ -23,11 +23,6 @@ CONFINED = {
     "HUBSTACK_SPAWN_CONCURRENCY": "1",
 }
 IDLE_TIMEOUT = 20
-
-
-def user_servers(client, user=None):
-    labels = [f"hubstack.instance={NAME}", "hubstack.role=user-server"] + ([f"hubstack.user={user}"] if user else [])
-    return client.containers.list(filters={"label": labels})
 
 
 def stop_all(client):

@@ -18,10 +18,10 @@ import pytest
 import requests
 import urllib3
 
-from helpers import INSTANCE_ENV, NAME, PORT, REPO, health_ok, remove_instance, wait_for
+from helpers import INSTANCE_ENV, NAME, PORT, REPO, health_ok, remove_instance, session_images_as, untag, wait_for
 from hubstack.build import Builder
 from hubstack.common.settings import load
-from hubstack.images import IMAGES, Image
+from hubstack.images import Image
 
 # An instance of its own: the service owns it from install to uninstall, beside the session's hub.
 SVC = f"{NAME}svc"
@@ -65,10 +65,7 @@ def machine(built_stack, docker_client, settings, svc_settings):
     """The systemd container, booted; removed at the end with whatever it started."""
     Builder(docker_client, settings, REPO, echo=lambda *_: None).run(images=(SYSTEMD_HOST,))
     # "A machine with built images": the session's images under this instance's names.
-    for role in [i.role for i in IMAGES] + ["environment:current"]:
-        docker_client.images.get(settings.names.image(role)).tag(
-            svc_settings.names.image(role.split(":")[0]), role.partition(":")[2] or "latest"
-        )
+    tags = session_images_as(docker_client, settings, svc_settings)
     name = f"{SVC}-test-systemd"
     for old in docker_client.containers.list(all=True, filters={"name": f"^{name}$"}):
         old.remove(force=True)
@@ -111,8 +108,7 @@ def machine(built_stack, docker_client, settings, svc_settings):
         container.remove(force=True)
         ENV_FILE.unlink(missing_ok=True)
         remove_instance(docker_client, SVC)
-        for role in [i.role for i in IMAGES] + ["environment:current"]:
-            docker_client.images.remove(svc_settings.names.image(role), noprune=True)
+        untag(docker_client, tags)
         print("\nservice timings (s):", {k: round(v, 1) for k, v in TIMES.items()})
 
 

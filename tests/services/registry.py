@@ -9,6 +9,8 @@ when approved, 404 when not; 401 when the signature does not verify.
 
 Tests steer it through /_test/ (records, misbehaviour modes, the secret it
 expects) and read back every request it got, with the entity-id as decoded.
+It also serves the key sets of test passport issuers: PUT /_test/jwks/<name>,
+GET /jwks/<name> (every GET of one counted in /_test/jwks-fetches).
 
     python3 registry.py --port 8080 --consumer-key KEY --consumer-secret SECRET [--token TOKEN]
 """
@@ -33,6 +35,8 @@ class State:
         self.mode = "normal"
         self.hang_seconds = 60
         self.requests = []
+        self.jwks = {}  # name -> JWKS document
+        self.jwks_fetches = []
         self.lock = threading.Lock()
 
 
@@ -92,6 +96,15 @@ def make_handler(state):
                     return self.reply(200, state.requests)
             if parts.path == "/_test/health":
                 return self.reply(200, {"ok": True})
+            if parts.path == "/_test/jwks-fetches":
+                with state.lock:
+                    return self.reply(200, state.jwks_fetches)
+            if parts.path.startswith("/jwks/"):
+                name = parts.path[len("/jwks/") :]
+                with state.lock:
+                    state.jwks_fetches.append(name)
+                    document = state.jwks.get(name)
+                return self.reply(200, document) if document else self.reply(404, {"error": "no such key set"})
             if parts.path != "/search":
                 return self.reply(404, {"error": "no such endpoint"})
             pairs = parse_qsl(parts.query, keep_blank_values=True)
@@ -137,6 +150,8 @@ def make_handler(state):
                     state.hang_seconds = body.get("hang_seconds", state.hang_seconds)
                 elif parts.path == "/_test/secret":
                     state.secret = body["secret"]
+                elif parts.path.startswith("/_test/jwks/"):
+                    state.jwks[parts.path[len("/_test/jwks/") :]] = body
                 else:
                     return self.reply(400, {"error": "bad test request"})
             return self.reply(200, {"ok": True})

@@ -162,14 +162,14 @@ def test_parse_approvals_reads_dates_and_skips_noise():
         ]
     )
     entries, warnings = parse_approvals(text)
-    assert entries == {"jane@example.org": date(2025, 6, 30), "john@example.org": None}
+    assert entries == {("jane@example.org", ""): date(2025, 6, 30), ("john@example.org", ""): None}
     assert warnings == []
 
 
 def test_parse_approvals_skips_bad_lines_with_numbered_warnings():
     text = "email,approved_until\nnot-an-address,2025-01-01\nann@example.org,31/12/2025\nbob@example.org,2025-01-01\n"
     entries, warnings = parse_approvals(text)
-    assert entries == {"bob@example.org": date(2025, 1, 1)}
+    assert entries == {("bob@example.org", ""): date(2025, 1, 1)}
     assert len(warnings) == 2
     assert warnings[0].startswith("line 2:") and "not an e-mail address" in warnings[0]
     assert warnings[1].startswith("line 3:") and "not a date" in warnings[1]
@@ -185,9 +185,9 @@ def test_a_stray_quote_costs_no_other_line():
     )
     entries, warnings = parse_approvals(text)
     assert entries == {
-        "jane@example.org": date(2027, 6, 30),
-        "bob@example.org": None,
-        "old@example.org": date(2020, 1, 1),  # the withdrawal is read, not swallowed by the quote above it
+        ("jane@example.org", ""): date(2027, 6, 30),
+        ("bob@example.org", ""): None,
+        ("old@example.org", ""): date(2020, 1, 1),  # the withdrawal is read, not swallowed by the quote above it
     }
     assert [w.split(":")[0] for w in warnings] == ["line 2", "line 4", "line 5"]
     assert "quote is not closed" in warnings[0]
@@ -196,7 +196,7 @@ def test_a_stray_quote_costs_no_other_line():
 def test_an_oversized_field_skips_its_line_only():
     text = "ann@example.org,2026-01-01," + "x" * (200 * 1024) + "\nbob@example.org,,\n"
     entries, warnings = parse_approvals(text)
-    assert entries == {"bob@example.org": None}
+    assert entries == {("bob@example.org", ""): None}
     assert len(warnings) == 1 and warnings[0].startswith("line 1: cannot be read")
 
 
@@ -207,7 +207,7 @@ def test_parse_approvals_address_with_space_is_refused():
 
 def test_parse_approvals_last_duplicate_wins_with_a_warning():
     entries, warnings = parse_approvals("ann@example.org,2025-01-01\nANN@example.org,2026-01-01\n")
-    assert entries == {"ann@example.org": date(2026, 1, 1)}
+    assert entries == {("ann@example.org", ""): date(2026, 1, 1)}
     assert len(warnings) == 1 and warnings[0].startswith("line 2:") and "listed again" in warnings[0]
 
 
@@ -529,3 +529,30 @@ def test_github_teams():
     }
     assert github_teams(state) == ["icgc:admins", "oicr:dev"]
     assert github_teams({}) == [] and github_teams({"teams": None}) == []
+
+
+def test_approvals_per_dataset_have_their_own_end_dates(tmp_path):
+    approvals = tmp_path / "approvals.csv"
+    approvals.write_text(
+        "email,approved_until,note,dataset\n"
+        "ann@example.org,,hub\n"
+        "ann@example.org,2025-06-30,DACO-1,pcawg\n"
+        "ann@example.org,2020-01-01,EGA-2,cohort\n"
+        "bob@example.org,,,Not A Name\n"
+    )
+    source = ApprovalList(approvals, today=lambda: date(2025, 6, 1))
+    assert asyncio.run(source.ask("ann@example.org")).outcome == APPROVED
+    assert (
+        asyncio.run(source.ask("ann@example.org", "pcawg")).reason == "on the approval list for pcawg until 2025-06-30"
+    )
+    assert asyncio.run(source.ask("ann@example.org", "cohort")).outcome == EXPIRED
+    assert asyncio.run(source.ask("ann@example.org", "other")).outcome == DENIED
+    assert asyncio.run(source.ask("bob@example.org")).outcome == DENIED  # its only line was skipped
+    assert source.warnings == ["line 5: 'Not A Name' is not a dataset name; line skipped"]
+
+
+def test_a_dataset_grant_may_require_cloud_access_when_the_hub_does_not():
+    reg = registry(cloud=False)
+    body = json.dumps([{"entity-id": EMAIL, "details": {"cloud-access": False}}]).encode()
+    assert reg.judge(EMAIL, 200, body).outcome == APPROVED
+    assert reg.judge(EMAIL, 200, body, cloud_access=True).outcome == DENIED

@@ -50,12 +50,22 @@ def test_working_set_leaves_out_reclaimable_cache():
 
 def test_arguments():
     args, names = parse([])
-    assert names == ["build", "spawn", "first-result", "footprint", "concurrency"] and args.rounds == 10
+    assert (
+        names == ["build", "spawn", "first-result", "footprint", "concurrency", "datasets", "egress", "backup", "quota"]
+        and args.rounds == 10
+        and (args.backup_users, args.backup_mb) == (10, 100)
+    )
     args, names = parse(["--quick"])
-    assert "build" not in names and args.users == (3,) and args.rounds == 2
+    assert "build" not in names and "backup" not in names and args.users == (3,) and args.rounds == 2
     args, names = parse(["--running", "hubci:8101", "spawn"])
     assert names == ["spawn"]
-    for bad in (["nonsense"], ["--users", "10,x"], ["--users", "0"], ["--running", "hubci:8101", "build"]):
+    for bad in (
+        ["nonsense"],
+        ["--users", "10,x"],
+        ["--users", "0"],
+        ["--running", "hubci:8101", "build"],
+        ["--running", "hubci:8101", "backup"],
+    ):
         with pytest.raises(SystemExit) as exc:
             parse(bad)
         assert exc.value.code == 2

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hubstack import compose
 from hubstack.common import contract, registry
 from hubstack.common.contract import Names, Role
+from hubstack.common.settings import load
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((REPO / "compose.yml").read_text())
@@ -23,9 +25,11 @@ def substituted(value):
     return match[1], match[2]
 
 
-@pytest.mark.parametrize("service", [registry.HUB, registry.TLS])
+@pytest.mark.parametrize("service", [registry.HUB, registry.TLS, registry.EGRESS])
 def test_compose_passes_each_container_exactly_the_settings_it_reads(service):
-    environment = COMPOSE["services"][service]["environment"]
+    environment = dict(COMPOSE["services"][service]["environment"])
+    for key in compose.derived(load(environ={})):  # computed by the CLI, not settings
+        environment.pop(key, None)
     assert sorted(environment) == sorted(registry.read_by(service))
     for key, value in environment.items():
         name, default = substituted(value)
@@ -68,6 +72,17 @@ def test_compose_names_mounts_port_and_labels_as_the_contract_does():
     assert hub["healthcheck"]["test"] == ["CMD", "python3", "-m", "hubstack_hub.health"]
 
 
+def test_every_service_logs_to_capped_files_as_user_servers_do():
+    capped = {
+        "driver": contract.LOG_DRIVER,
+        "options": {"max-size": contract.LOG_MAX_SIZE, "max-file": contract.LOG_MAX_FILES},
+    }
+    for name, service in COMPOSE["services"].items():
+        assert service["logging"] == capped, name
+    user_server = load(environ={}).limits.host_config()["log_config"]
+    assert user_server == {"type": capped["driver"], "config": capped["options"]}
+
+
 def test_env_example_is_generated_from_the_registry():
     assert (REPO / ".env.example").read_text() == registry.env_example(), (
         "run: python3 -m hubstack.common.registry --env-example > .env.example"
@@ -101,9 +116,11 @@ LITERALS = {
     contract.LABEL_INSTANCE: "LABEL_INSTANCE",
     contract.LABEL_ROLE: "LABEL_ROLE",
     contract.LABEL_USER: "LABEL_USER",
+    contract.LABEL_SERVER: "LABEL_SERVER",
     contract.TLS_CHAIN: "TLS_CHAIN",
     contract.TLS_KEY: "TLS_KEY",
     f":{contract.HUB_PORT}": "HUB_PORT",
+    f":{contract.HUB_API_PORT}": "HUB_API_PORT",
     contract.COOKIE_SECRET: "COOKIE_SECRET",
     contract.AUDIT_LOG: "AUDIT_LOG",
 }

@@ -1,3 +1,4 @@
+import shutil
 import socket
 import subprocess
 
@@ -122,3 +123,54 @@ def test_doctor_fails_when_the_hub_could_not_write_its_audit_log():
     row = doctor.audit_log(FakeHub("[I ok]\n" + said), production)
     assert row.status == doctor.FAIL and "1 decision(s) not written" in row.found and "free space" in row.fix
     assert doctor.audit_log(FakeHub("[I ok]\n"), production).status == doctor.OK
+
+
+def test_dataset_folders_researchers_cannot_read_are_named(tmp_path):
+    access, open_folder, closed_folder = tmp_path / "access", tmp_path / "open", tmp_path / "closed"
+    for folder, mode in ((access, 0o755), (open_folder, 0o755), (closed_folder, 0o700)):
+        folder.mkdir()
+        folder.chmod(mode)
+    (access / "datasets.toml").write_text(
+        f'[datasets.a]\nfolder = "{open_folder}"\ngrant = "open"\n[datasets.b]\nfolder = "{closed_folder}"\ngrant = "open"\n'
+    )
+    settings = load(environ={"HUBSTACK_ACCESS_DIR": str(access)}, dotenv_path=tmp_path / "none")
+    instance = type("Instance", (), {"project": tmp_path})()
+    row = doctor.datasets(instance, settings)
+    assert (row.status, row.found) == (doctor.WARN, "2: a (open), b (open)")
+    assert "cannot read the folder of b:" in row.fix
+    closed_folder.chmod(0o705)
+    assert doctor.datasets(instance, settings).status == doctor.OK
+    (access / "datasets.toml").write_text('[datasets.c]\nfolder = "/nonexistent/x"\ngrant = "open"\n')
+    row = doctor.datasets(instance, settings)
+    assert row.status == doctor.FAIL and "does not exist on this machine" in row.fix
+
+
+@pytest.mark.parametrize(
+    "env,free,status",
+    [
+        ({}, 100 * 1024**3, doctor.OK),
+        ({}, 4 * 1024**3, doctor.FAIL),  # under the 5G default: the hub refuses new servers
+        ({"HUBSTACK_MIN_FREE_DISK": "50%"}, 60 * 1024**3, doctor.FAIL),
+        ({"HUBSTACK_HOME_QUOTA": "10G"}, 12 * 1024**3, doctor.WARN),  # no room for another home
+    ],
+)
+def test_docker_disk_row_says_when_the_hub_refuses_spawns(monkeypatch, env, free, status):
+    usage = shutil._ntuple_diskusage(200 * 1024**3, 200 * 1024**3 - free, free)
+    monkeypatch.setattr(doctor.shutil, "disk_usage", lambda path: usage)
+    row = doctor.docker_disk("/var/lib/docker", load(environ=env).disk)
+    assert row.status == status, row
+    assert f"{free / 1024**3:.1f} GiB free of 200.0 GiB at /var/lib/docker" in row.found
+    assert ("LOW" in row.found) == (status == doctor.FAIL)
+
+
+def test_home_quota_row(tmp_path):
+    assert doctor.home_quota(None, load(environ={"DEV_MODE": "1"})).status == doctor.OK
+    row = doctor.home_quota(None, load(environ={}))
+    assert row.status == doctor.WARN and "can fill Docker's disk" in row.found
+    on = load(environ={"HUBSTACK_HOME_QUOTA": "10G"})
+    assert doctor.home_quota(None, on, loop_control=str(tmp_path / "none")).status == doctor.FAIL
+    control = tmp_path / "loop-control"
+    control.touch()
+    assert doctor.home_quota(None, on, loop_control=str(control)) == doctor.Check(
+        "home quota", doctor.OK, "10.0 GiB per home"
+    )

@@ -69,8 +69,10 @@ def test_behind_https_the_hub_port_is_loopback_only_and_the_public_url_is_https(
 
 def test_compose_gets_the_derived_variables():
     plain = compose.derived(load(environ={"HUBSTACK_BIND": "0.0.0.0"}))
+    host = plain.pop("HUBSTACK_HOST_ADDRESSES").split(",")  # the egress proxy never connects to these
+    assert host and not any(a.startswith("127.") or ":" in a for a in host)
     assert plain == {
-        "COMPOSE_PROFILES": "tls",
+        "COMPOSE_PROFILES": "tls,egress",
         "HUBSTACK_HUB_BIND": "0.0.0.0",
         "HUBSTACK_TLS_FILES_DIR": "./tls/no-files",
     }
