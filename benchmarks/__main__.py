@@ -1,7 +1,7 @@
 """hubstack benchmarks: `scripts/bench [NAME ...] [options]` (see README.md, "Benchmarks").
 
-NAME: spawn, first-result, concurrency, footprint, datasets, egress, backup, quota, build
-(default: all, build first; build, backup and quota only on the benchmarks' own instance). Each prints its tables, writes benchmarks/results/<name>.json, and
+NAME: spawn, first-result, concurrency, footprint, datasets, egress, backup, quota, database, build
+(default: all, build first; build, backup, quota and database only on the benchmarks' own instance). Each prints its tables, writes benchmarks/results/<name>.json, and
 appends what it printed to benchmarks/results/report.txt. Benchmarks measure;
 they assert nothing about the numbers.
 """
@@ -11,11 +11,22 @@ import sys
 import time
 from pathlib import Path
 
-from . import backup, build, concurrency, datasets, egress, first_result, footprint, quota, report, spawn
+from . import backup, build, concurrency, database, datasets, egress, first_result, footprint, quota, report, spawn
 from .stack import BENCH_NAME, BENCH_PORT, BenchInstance
 
-ORDER = ("build", "spawn", "first-result", "footprint", "concurrency", "datasets", "egress", "backup", "quota")
-OWN_INSTANCE_ONLY = ("build", "backup", "quota")  # they remove images or volumes: never with --running
+ORDER = (
+    "build",
+    "spawn",
+    "first-result",
+    "footprint",
+    "concurrency",
+    "datasets",
+    "egress",
+    "backup",
+    "quota",
+    "database",
+)
+OWN_INSTANCE_ONLY = ("build", "backup", "quota", "database")  # they remove images or volumes: never with --running
 
 
 def sizes(text):
@@ -68,7 +79,8 @@ def parse(argv):
     names = args.names or [n for n in ORDER if not (n in OWN_INSTANCE_ONLY and (args.quick or args.running))]
     if args.running and set(names) & set(OWN_INSTANCE_ONLY):
         parser.error(
-            "the build, backup and quota benchmarks remove images or volumes: they run only on the benchmarks' own "
+            "the build, backup, quota and database benchmarks remove images or volumes: they run only on the "
+            "benchmarks' own "
             "instance, not with --running"
         )
     return args, names
@@ -127,6 +139,7 @@ def main(argv=None):
             ),
             ("backup", lambda: backup.run(stack, args.backup_users, args.backup_mb, echo)),
             ("quota", lambda: quota.run(stack, args.rounds, echo)),
+            ("database", lambda: database.run(stack, args.rounds, echo)),
         ):
             if name in names:
                 echo(f"\n--- {name}")

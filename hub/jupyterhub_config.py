@@ -9,7 +9,7 @@ kept wherever they work.
 import sys
 from pathlib import Path
 
-from hubstack.common import contract, datasets
+from hubstack.common import contract, datasets, profiles
 from hubstack.common.login import dev_metrics_token
 from hubstack.common.parse import SettingsError
 from hubstack.common.policy import check_data_mode, check_mode
@@ -31,6 +31,8 @@ try:
     # The operator's datasets (access/datasets.toml): never a hub that cannot mount one.
     catalogue = datasets.load(contract.ACCESS_MOUNT, settings.raw["HUBSTACK_ACCESS_DIR"], check_folders=False)
     datasets.check_sources(catalogue, login)
+    # The server profiles researchers choose from (access/profiles.toml, groups.toml): one without the file.
+    server_profiles = profiles.load(contract.ACCESS_MOUNT, settings.raw["HUBSTACK_ACCESS_DIR"], settings.limits)
     from hubstack_hub.diskguard import DiskGuard
     from hubstack_hub.stacknet import refuse_plain_http_off_the_stack, volume_attributes
 
@@ -100,11 +102,13 @@ if settings.egress.closed:
         print(f"hubstack: cannot attach to the user networks: {err}", file=sys.stderr)
 
 # What one user server may use: one researcher who allocates without end or
-# fork-bombs is stopped alone (README.md, 'Limits').
+# fork-bombs is stopped alone (README.md, 'Limits'). A profile's own limits replace
+# memory, CPU and pids at its start (README.md, 'Profiles').
 limits = settings.limits
 c.DockerSpawner.mem_limit = limits.mem_bytes
 c.DockerSpawner.cpu_limit = limits.cpus
 c.DockerSpawner.extra_host_config = limits.host_config()  # no swap, pids, no capabilities
+c.HubstackSpawner.profiles = server_profiles
 # A 2-core VM starts a few servers at a time well; the rest are told to wait.
 c.JupyterHub.concurrent_spawn_limit = limits.spawn_concurrency
 # A server starts in about 2 s here (benchmarks/): ask the waiting to retry in

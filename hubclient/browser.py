@@ -68,10 +68,20 @@ class BrowserUser:
         response.raise_for_status()
         return response.json()
 
-    def start_server(self, timeout=180):
-        """GET /hub/spawn as the browser's 'Start My Server' does, then wait for ready."""
+    def spawn_form(self, form):
+        """POST the spawn page's form (e.g. {"profile": "large"}) as its Start button does; the response."""
+        xsrf = self.session.cookies.get("_xsrf", path="/hub/")
+        return self.session.post(self.url("/hub/spawn"), data={**form, "_xsrf": xsrf}, timeout=120)
+
+    def start_server(self, timeout=180, form=None):
+        """GET /hub/spawn as the browser's 'Start My Server' does (or submit its form), then wait for ready."""
         started = time.monotonic()
-        self.session.get(self.url("/hub/spawn"), timeout=120, allow_redirects=True)
+        if form is None:
+            self.session.get(self.url("/hub/spawn"), timeout=120, allow_redirects=True)
+        else:
+            response = self.spawn_form(form)
+            if response.status_code >= 400:
+                raise HubError(f"the spawn form was refused: {response.status_code} {response.text[-500:]}")
         while time.monotonic() - started < timeout:
             server = self.me()["servers"].get("")
             if server and server.get("ready"):
@@ -126,8 +136,11 @@ class BrowserUser:
     def contents(self, path=""):
         return self.server_api("GET", f"/contents/{path}")
 
-    def run(self, kernel_id, code, timeout=120):
-        """Execute code over the kernel websocket; return (stdout text, error or None)."""
+    def run(self, kernel_id, code, timeout=120, displays=None):
+        """Execute code over the kernel websocket; return (stdout text, error or None).
+
+        displays: a list to which the MIME types of each rich output (a plot, a table) are appended.
+        """
         ws_url = self.server_url.replace("http", "ws", 1) + f"api/kernels/{kernel_id}/channels"
         cookie = "; ".join(f"{c.name}={c.value}" for c in self.session.cookies)
         ws = websocket.create_connection(ws_url, cookie=cookie, timeout=timeout)
@@ -175,6 +188,10 @@ class BrowserUser:
                     out.append(msg["content"]["text"])
                 elif kind == "execute_result":
                     out.append(msg["content"]["data"].get("text/plain", "") + "\n")
+                    if displays is not None:
+                        displays.append(sorted(msg["content"]["data"]))
+                elif kind == "display_data" and displays is not None:
+                    displays.append(sorted(msg["content"]["data"]))
                 elif kind == "error":
                     error = f"{msg['content']['ename']}: {msg['content']['evalue']}"
                 elif kind == "status" and msg["content"]["execution_state"] == "idle":

@@ -1,11 +1,14 @@
 """`hubstack backup` and `hubstack restore`: restic in a throwaway container beside the volumes.
 
 A backup run, while the hub runs and researchers work (README.md, "Backups"):
-- each home volume, read-only, one snapshot. When a server uses it, a first
+- each home volume (with the user's database volume, if their profile has
+  one), read-only, one snapshot. When a server uses it, a first
   pass reads it while the researcher works; then the server is paused (`docker
   pause` freezes its processes; nothing is lost, requests wait) for a second
   pass that reads only what changed since, so that the snapshot is the volume
-  as it was at one moment. How long each server was paused is reported.
+  as it was at one moment. How long each server was paused is reported. A
+  database sidecar is paused with its server: its files are then as after a
+  power cut, which InnoDB recovers from at the next start.
 - the hub last, one snapshot: the hub data volume staged in the container (the
   database by SQLite's online backup, the audit log's whole lines, the rest as
   it is), with the checkout's .env and access/ (and secrets/ when asked). A
@@ -31,6 +34,7 @@ from . import engine, restic
 from .common.contract import (
     BACKUP_CACHE,
     BACKUP_CHECKOUT,
+    BACKUP_DATABASES,
     BACKUP_ENVIRONMENT,
     BACKUP_HOMES,
     BACKUP_HUB,
@@ -270,9 +274,18 @@ class Backups:
                 found.append((volume.name, user, volume.name[len(prefix) :]))
         return sorted(found, key=lambda row: row[1])
 
-    def servers_using(self, volume):
-        """This instance's running user servers that mount the volume (never the backup container itself)."""
-        filters = {**self.names.label_filter(Role.USER_SERVER), "volume": volume, "status": "running"}
+    def database_volumes(self):
+        """{escaped user name: database volume} of this instance (profiles with database = true)."""
+        prefix = self.names.database_volume("")
+        return {
+            volume.name[len(prefix) :]: volume.name
+            for volume in engine.instance_volumes(self.client, self.names, Role.DATABASE)
+            if volume.name.startswith(prefix) and (volume.attrs.get("Labels") or {}).get(LABEL_USER)
+        }
+
+    def servers_using(self, volume, role=Role.USER_SERVER):
+        """This instance's running user servers (or sidecars) that mount the volume (never the backup container)."""
+        filters = {**self.names.label_filter(role), "volume": volume, "status": "running"}
         return self.client.containers.list(filters=filters)
 
     def checkout_mounts(self, with_secrets):
@@ -309,17 +322,19 @@ class Backups:
         summary["seconds"] = time.monotonic() - started
         return summary
 
-    def backup_home(self, helper, run, volume, user, escaped):
-        path = f"{BACKUP_HOMES}/{escaped}"
-        label = f"home of {user}"
+    def backup_home(self, helper, run, volume, user, escaped, database=None):
+        paths = [f"{BACKUP_HOMES}/{escaped}"] + ([f"{BACKUP_DATABASES}/{escaped}"] if database else [])
+        label = f"home of {user}" + (" and database" if database else "")
         servers = self.servers_using(volume)
+        if database:
+            servers += self.servers_using(database, Role.DATABASE_SIDECAR)
         row = {"kind": restic.HOME, "user": user, "volume": volume, "paused_seconds": 0.0, "first_pass_seconds": 0.0}
         parent, first = None, {}
         if servers:
             first = self.snapshot(
                 helper,
                 f"{label} (running)",
-                restic.backup_args(self.names.instance, run, restic.HOME, [path], user, pre=True),
+                restic.backup_args(self.names.instance, run, restic.HOME, paths, user, pre=True),
             )
             parent, row["first_pass_seconds"] = first["snapshot_id"], first["seconds"]
         paused = []
@@ -332,7 +347,7 @@ class Backups:
                 except APIError:  # stopped meanwhile, or paused by someone else: not ours to resume
                     pass
             summary = self.snapshot(
-                helper, label, restic.backup_args(self.names.instance, run, restic.HOME, [path], user, parent)
+                helper, label, restic.backup_args(self.names.instance, run, restic.HOME, paths, user, parent)
             )
         finally:
             for server in paused:
@@ -375,12 +390,18 @@ class Backups:
         if engine.volume_attributes(self.client, self.names.hub_data_volume) is None:
             raise SettingsError(f"nothing to back up: {instance} has no hub data volume (run `hubstack up` first)")
         homes = self.home_volumes()
+        databases = self.database_volumes()
         mounts = [
             Mount(BACKUP_HUB_VOLUME, self.names.hub_data_volume, type="volume", read_only=True),
             *self.checkout_mounts(with_secrets),
             *(
                 Mount(f"{BACKUP_HOMES}/{escaped}", volume, type="volume", read_only=True)
                 for volume, _, escaped in homes
+            ),
+            *(
+                Mount(f"{BACKUP_DATABASES}/{escaped}", databases[escaped], type="volume", read_only=True)
+                for _, _, escaped in homes
+                if escaped in databases
             ),
         ]
         self.echo(f"backing up {instance} ({len(homes)} homes and the hub) to {self.config.shown}, run {run}")
@@ -389,7 +410,7 @@ class Backups:
             helper.restic(restic.CONFIG_ARGS)  # a missing repository or a wrong password: one line, before anything
             helper.restic(restic.UNLOCK_ARGS)
             for volume, user, escaped in homes:
-                rows.append(self.backup_home(helper, run, volume, user, escaped))
+                rows.append(self.backup_home(helper, run, volume, user, escaped, databases.get(escaped)))
             rows.append(self.backup_hub(helper, run, with_secrets))
             self.forget_first_passes(helper)
             removed = self.apply_retention(helper)

@@ -143,7 +143,7 @@ def status_command(instance, as_json):
         click.echo("egress open: user servers reach the internet" + (" (dev mode)" if settings.dev_mode else ""))
     click.echo(f"user servers running: {len(report['servers'])}")
     for s in report["servers"]:
-        click.echo(f"  {s['name']:<48} {s['user']:<32} {s['status']}")
+        click.echo(f"  {s['name']:<48} {s['user']:<32} {s['status']:<8} profile {s['profile'] or '-'}")
     click.echo(f"volumes: {len(report['volumes'])}")
     for v in report["volumes"]:
         click.echo(f"  {v['name']:<48} {v['role']}")

@@ -49,6 +49,10 @@ def user_containers(client, names, all=False):
     return client.containers.list(all=all, filters=names.label_filter(Role.USER_SERVER))
 
 
+def instance_containers(client, names, role):
+    return client.containers.list(all=True, filters=names.label_filter(role))
+
+
 def instance_volumes(client, names, role=None):
     return client.volumes.list(filters=names.label_filter(role))
 

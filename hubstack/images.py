@@ -50,6 +50,7 @@ IMAGES = (
     Image("environment", "environment", wheels=True),  # the shared scientific environment, copied to a volume
     Image("tls", "tls", common=True),  # Caddy, the HTTPS terminator (compose.yml's tls service)
     Image("egress", "egress", common=True),  # squid and the sinkhole DNS of closed egress (the egress service)
+    Image("database", "database"),  # MariaDB, the private database beside a server (profiles with database = true)
     BACKUP,
 )
 

@@ -19,7 +19,16 @@ from docker.types import Mount
 
 from . import engine, restic
 from .backup import human_seconds
-from .common.contract import BACKUP_CHECKOUT, BACKUP_HOMES, BACKUP_HUB, HUB_DATA, HUB_DATABASE, RESTORE_TARGET, Role
+from .common.contract import (
+    BACKUP_CHECKOUT,
+    BACKUP_DATABASES,
+    BACKUP_HOMES,
+    BACKUP_HUB,
+    HUB_DATA,
+    HUB_DATABASE,
+    RESTORE_TARGET,
+    Role,
+)
 from .common.parse import SettingsError
 from .errors import HubstackError
 
@@ -130,7 +139,8 @@ class Restore:
             engine.ensure_volume(self.client, names.hub_data_volume, names.labels(Role.HUB_DATA))
             targets.append(("hub", names.hub_data_volume, f"{RESTORE_TARGET}{BACKUP_HUB}", hub, BACKUP_HUB))
         for snap in homes:
-            escaped = snap.paths[0].rsplit("/", 1)[-1]
+            home_path = next(p for p in snap.paths if p.startswith(f"{BACKUP_HOMES}/"))
+            escaped = home_path.rsplit("/", 1)[-1]
             volume = names.home_volume(escaped)
             if hub is None:
                 running = self.servers_using(volume)
@@ -140,8 +150,13 @@ class Restore:
                         "or File > Hub Control Panel in their JupyterLab); a home is restored only while nobody writes to it"
                     )
             engine.ensure_volume(self.client, volume, names.labels(Role.HOME, user=snap.user))
-            path = f"{BACKUP_HOMES}/{escaped}"
-            targets.append((f"home of {snap.user}", volume, f"{RESTORE_TARGET}{path}", snap, path))
+            targets.append((f"home of {snap.user}", volume, f"{RESTORE_TARGET}{home_path}", snap, home_path))
+            database_path = f"{BACKUP_DATABASES}/{escaped}"
+            if database_path in snap.paths:  # their profile's database, backed up with the home
+                database = names.database_volume(escaped)
+                engine.ensure_volume(self.client, database, names.labels(Role.DATABASE, user=snap.user))
+                label = f"database of {snap.user}"
+                targets.append((label, database, f"{RESTORE_TARGET}{database_path}", snap, database_path))
         mounts = [Mount(inside, volume, type="volume") for _, volume, inside, _, _ in targets]
         rows = []
         with self.helper(mounts) as helper:

@@ -14,8 +14,17 @@ from docker.errors import DockerException
 
 from . import compose, engine
 from .build import Builder
-from .common import datasets, egress
-from .common.contract import DATA_MODE_FILE, HEALTH_PATH, HUB_DATA, LABEL_DATASETS, LABEL_ROLE, LABEL_USER
+from .common import datasets, egress, profiles
+from .common.contract import (
+    DATA_MODE_FILE,
+    HEALTH_PATH,
+    HUB_DATA,
+    LABEL_DATASETS,
+    LABEL_PROFILE,
+    LABEL_ROLE,
+    LABEL_USER,
+    Role,
+)
 from .common.https import acme_ca_root_file
 from .common.parse import SettingsError
 from .common.policy import check_data_mode, check_mode
@@ -42,6 +51,7 @@ class Instance:
         settings = self.settings(dev=dev, environ=environ)
         login = check_mode(settings, *settings.folders(self.project))
         datasets.check_sources(catalogue(self.project, settings), login)
+        profiles.load(settings.folders(self.project)[1], settings.raw["HUBSTACK_ACCESS_DIR"], settings.limits)
         return settings
 
 
@@ -290,6 +300,12 @@ class Stack:
     def down(self):
         """Stop the hub and every user server; no volume is removed. The number of servers stopped."""
         self.compose("down")
+        for sidecar in engine.instance_containers(self.client, self.names, Role.DATABASE_SIDECAR):
+            try:  # MariaDB shuts down cleanly before its server's network goes
+                sidecar.stop(timeout=10)
+                sidecar.remove(force=True)
+            except DockerException:
+                pass  # gone already
         servers = engine.user_containers(self.client, self.names, all=True)
         for container in servers:
             container.stop(timeout=10)  # DockerSpawner's containers remove themselves on stop
@@ -333,7 +349,12 @@ class Stack:
         """Health, HTTPS, user servers, volumes and images of this instance, as data."""
         settings = self.settings
         servers = [
-            {"name": c.name, "user": c.labels.get(LABEL_USER, ""), "status": c.status}
+            {
+                "name": c.name,
+                "user": c.labels.get(LABEL_USER, ""),
+                "status": c.status,
+                "profile": c.labels.get(LABEL_PROFILE, ""),
+            }
             for c in engine.user_containers(self.client, self.names)
         ]
         volumes = [

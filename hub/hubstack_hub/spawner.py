@@ -10,6 +10,12 @@
   /data/<name>; what was granted and what not is in /data/README, and the
   names in the spawner's state and on the container, for the re-checks.
 
+The server is made with exactly the settings of the profile chosen on the
+spawn page (hubstack.common.profiles): its image and limits, and with
+database = true a MariaDB beside it (hubstack_hub.database). Only a profile
+open to the researcher's groups can be chosen; anything else a form or an API
+call asks for is refused before a container is made.
+
 It also returns from start() only once the server answers, found by short
 polls: the hub's own wait (exponential back-off up to 5 s between tries)
 would otherwise notice a server seconds after it is up.
@@ -29,14 +35,17 @@ from dockerspawner import DockerSpawner
 from jupyterhub.spawner import SpawnException
 from jupyterhub.utils import AnyTimeoutError, exponential_backoff, url_path_join
 from tornado.httpclient import AsyncHTTPClient
-from traitlets import Any, Float, List, Unicode
+from traitlets import Any, Float, List, Unicode, default
 
+from hubstack.common import profiles
 from hubstack.common.contract import (
     DATASETS_ENV,
     EGRESS_SERVICE,
     ENV_MOUNT,
     HUB_SERVICE,
     LABEL_DATASETS,
+    LABEL_PROFILE,
+    PROFILE_ENV,
     USER_HOME,
     Names,
     Role,
@@ -46,6 +55,7 @@ from hubstack.common.disk import gib
 from hubstack.common.egress import Egress, attached, free_subnet, network_options
 from hubstack.common.uservolumes import of_user
 
+from . import database
 from .decision import Decision
 from .homedisk import NO_ROOM
 
@@ -62,7 +72,50 @@ class HubstackSpawner(DockerSpawner):
     audit = Any(None, config=True, help="hubstack_hub.audit.AuditLog: where deletions are recorded")
     disk_guard = Any(None, config=True, help="hubstack_hub.diskguard.DiskGuard: no spawn while Docker's disk is short")
     home_disks = Any(None, config=True, help="hubstack_hub.homedisk.HomeDisks: each home a filesystem of its quota")
+    profiles = Any(None, config=True, help="hubstack.common.profiles.Profiles: what researchers choose from")
     mounted_datasets = List(help="Names of the datasets mounted in the running server")
+    profile = Any(None, help="The hubstack.common.profiles.Profile of this start (apply_profile)")
+
+    # -- profiles: the spawn page's form, and what a choice sets -----------------------------
+    @default("options_form")
+    def _profile_form(self):
+        return lambda spawner: spawner.profile_form()
+
+    @default("options_from_form")
+    def _profile_from_form(self):
+        # {"profile": ["large"], "_xsrf": [...]} -> {"profile": "large"}; any other field stays, to be refused
+        return lambda form: {k: v[0] if len(v) == 1 else v for k, v in form.items() if k != "_xsrf"}
+
+    @default("apply_user_options")
+    def _apply_profile_hook(self):
+        return lambda spawner, options: spawner.apply_profile(options)
+
+    def hub_groups(self):
+        return [group.name for group in self.user.groups]
+
+    def profile_form(self):
+        """Nothing (no form) unless this researcher has more than one profile to choose from."""
+        offered = self.profiles.offered(self.user.name, self.hub_groups()) if self.profiles else []
+        return profiles.form_html(offered) if len(offered) > 1 else ""
+
+    def apply_profile(self, options):
+        if self.profiles is None:
+            return
+        try:
+            profile = profiles.choose(self.profiles, self.user.name, self.hub_groups(), options)
+        except profiles.Refused as err:
+            self.log.warning("Refused the options of %s: %s (asked: %.200r)", self._log_name, err, options)
+            raise SpawnException(f"Refused: {err}.", reason="profile", status_code=403) from None
+        self.profile = profile
+        self.image = profile.image or self.names.image("notebook")
+        self.mem_limit, self.cpu_limit = profile.mem_bytes, profile.cpus
+        self.extra_host_config = {
+            **self.extra_host_config,
+            "memswap_limit": profile.mem_bytes,
+            "pids_limit": profile.pids,
+        }
+        environment = {k: v for k, v in self.environment.items() if k not in database.server_environment("")}
+        self.environment = {**environment, PROFILE_ENV: profile.name}
 
     @property
     def names(self):
@@ -73,12 +126,12 @@ class HubstackSpawner(DockerSpawner):
         try:
             image = await self.docker("inspect_image", tag)
         except NotFound:  # also ImageNotFound
-            raise SpawnException(ENV_NOT_READY) from None
+            raise SpawnException(ENV_NOT_READY, reason="environment") from None
         volume = self.names.env_volume(short_id(image["Id"]))
         try:  # never let the engine make it, empty, by mounting a missing volume by name
             await self.docker("inspect_volume", volume)
         except NotFound:
-            raise SpawnException(ENV_NOT_READY) from None
+            raise SpawnException(ENV_NOT_READY, reason="environment") from None
         return volume
 
     async def ensure_home_volumes(self):
@@ -127,7 +180,9 @@ class HubstackSpawner(DockerSpawner):
         """A user who can reach the Docker engine is root on the host: never mount its socket."""
         for source in (*self.volumes, *self.read_only_volumes):
             if source.rstrip("/").endswith("docker.sock"):
-                raise SpawnException(f"refusing to mount {source} into a user server: it gives root on the host")
+                raise SpawnException(
+                    f"refusing to mount {source} into a user server: it gives root on the host", reason="config"
+                )
 
     async def start(self):
         self.refuse_engine_access()
@@ -147,8 +202,17 @@ class HubstackSpawner(DockerSpawner):
         user, server = (n.replace("{", "{{").replace("}", "}}") for n in (self.user.name, self.name))
         labels = self.names.labels(Role.USER_SERVER, user=user, server=server)
         labels[LABEL_DATASETS] = ",".join(self.mounted_datasets)
+        profile = self.profile or (self.profiles.default if self.profiles else None)
+        if profile is not None:
+            labels[LABEL_PROFILE] = profile.name
+        with_database = profile is not None and profile.database
+        if with_database:
+            password = database.new_password()
+            self.environment = {**self.environment, **database.server_environment(password)}
         self.extra_create_kwargs = {**self.extra_create_kwargs, "labels": labels}
         ip, port = await super().start()
+        if with_database:  # in the server's network namespace, so only once the server's container runs
+            await database.Sidecar(self).start(self.container_id, password, profile, labels)
         await self.wait_until_answering(f"http://{ip}:{port}")
         return ip, port
 
@@ -186,7 +250,8 @@ class HubstackSpawner(DockerSpawner):
         if subnet is None:
             raise SpawnException(
                 "The hub has no free address range for another server: tell the operator "
-                f"(HUBSTACK_USER_SUBNETS={self.egress.pool} is full)."
+                f"(HUBSTACK_USER_SUBNETS={self.egress.pool} is full).",
+                reason="network",
             )
         await self.docker(
             "create_network",
@@ -214,6 +279,7 @@ class HubstackSpawner(DockerSpawner):
             self.log.warning("Could not remove the network %s of %s: %s", network, self.user.name, err)
 
     async def stop(self, now=False):
+        await database.Sidecar(self).remove(grace=10)  # if there is one, before its server's network goes
         await super().stop(now=now)
         if self.home_disks is not None:
             await self.home_disks.release_async(self.escaped_name)

@@ -41,6 +41,16 @@ DATASETS_NOTE = (
     f"{USER_TMP}/hubstack-datasets.txt"  # written at start from DATASETS_ENV: what is mounted, what not, why
 )
 DATASETS_ENV = "HUBSTACK_DATASETS_NOTE"
+PROFILE_ENV = "HUBSTACK_PROFILE"  # in a user server: the name of the profile it was started with
+
+# -- the database sidecar of a profile with database = true (README.md, "Profiles") ------
+# MariaDB in the user server's network namespace: 127.0.0.1:DATABASE_PORT from the notebook, nowhere else.
+DATABASE_PORT = 3306
+DATABASE_DATA = "/var/lib/mysql"  # the user's database volume, in the sidecar
+DATABASE_USER = DATABASE_NAME = "jovyan"  # the researcher's account and database
+DATABASE_PASSWORD_ENV = "HUBSTACK_DB_PASSWORD"  # in the sidecar (database/hubstack-db): made new at every start
+DATABASE_URL_ENV = "DATABASE_URL"  # in the server: mysql+pymysql://... for SQLAlchemy (and MYSQL_* for pymysql)
+DATABASE_READY = "hubstack-db: ready"  # the sidecar's log line once MariaDB answers with the account set
 
 # -- container logs: every container of an instance logs to capped, rotated files ------
 LOG_DRIVER = "json-file"  # `docker logs` and `hubstack logs` read it
@@ -69,6 +79,7 @@ TLS_PROFILE = "tls"  # the Compose profile of the tls service
 BACKUP_HUB = "/backup/hub"  # a staged copy of the hub data volume (the database by SQLite's online backup)
 BACKUP_CHECKOUT = "/backup/checkout"  # the checkout's .env, access/ and (--with-secrets) secrets/
 BACKUP_HOMES = "/backup/homes"  # each home volume at <BACKUP_HOMES>/<escaped user name>, read-only
+BACKUP_DATABASES = "/backup/databases"  # each database volume likewise, in the snapshot of the user's home
 BACKUP_HUB_VOLUME = "/volumes/hub-data"  # the hub data volume, read-only, staged into BACKUP_HUB
 RESTORE_TARGET = "/restore"  # restic writes a snapshot's /backup/... under it, where the volumes are mounted
 BACKUP_KEYS = "/run/secrets/hubstack-backup"  # the repository's password file (and the backend's credentials)
@@ -91,6 +102,8 @@ TLS_FOLDER = "tls"
 TLS_CHAIN, TLS_KEY = "tls_fullchain.pem", "tls_privkey.pem"
 APPROVAL_LIST = "approvals.csv"  # in HUBSTACK_ACCESS_DIR
 DATASETS_FILE = "datasets.toml"  # in HUBSTACK_ACCESS_DIR: the datasets and what grants each
+PROFILES_FILE = "profiles.toml"  # in HUBSTACK_ACCESS_DIR: the server profiles researchers choose from
+GROUPS_FILE = "groups.toml"  # in HUBSTACK_ACCESS_DIR: the operator's groups of researchers
 
 # -- labels on everything an instance makes ----------------------------------------
 LABEL_INSTANCE = "hubstack.instance"
@@ -100,6 +113,7 @@ LABEL_SERVER = "hubstack.server"  # on a user server: its name in the hub ("" fo
 LABEL_ENV_VERSION = "hubstack.env.version"
 LABEL_DATASET = "hubstack.dataset"  # on the volume that binds a dataset's host folder
 LABEL_DATASETS = "hubstack.datasets"  # on a user server: the datasets mounted in it, comma-separated
+LABEL_PROFILE = "hubstack.profile"  # on a user server and its database sidecar: the profile it was started with
 LABEL_INPUTS = "hubstack.inputs"  # on images: digest of what they were built from
 LABEL_BENCHMARK = "hubstack.benchmark"
 
@@ -125,6 +139,8 @@ class Role:
     BACKUP = "backup"  # the throwaway container of `hubstack backup` and `hubstack restore`
     BACKUP_CACHE = "backup-cache"
     TEST_SERVICE = "test-service"
+    DATABASE = "database"  # a user's database volume (profiles with database = true)
+    DATABASE_SIDECAR = "database-sidecar"  # MariaDB beside a user server, in its network namespace
     USAGE = "usage"  # the hub's short-lived container that measures the home volumes (hubstack_hub.usage)
 
 
@@ -146,6 +162,9 @@ BUILD_ARGS = {
     "DATA_MOUNT": DATA_MOUNT,
     "DATA_README": DATA_README,
     "DATASETS_NOTE": DATASETS_NOTE,
+    "DATABASE_PORT": str(DATABASE_PORT),
+    "DATABASE_DATA": DATABASE_DATA,
+    "DATABASE_USER": DATABASE_USER,
     "EGRESS_LOG_DIR": EGRESS_LOG_DIR,
     "PROXY_PORT": str(PROXY_PORT),
     "TLS_DATA": TLS_DATA,
@@ -221,6 +240,14 @@ class Names:
     @property
     def backup_cache_volume(self):
         return f"{self.instance}-backup-cache"
+
+    @property
+    def database_volume_template(self):
+        """Like the home's: DockerSpawner's escaped user name in place of {username}."""
+        return f"{self.instance}-db-{{username}}"
+
+    def database_volume(self, escaped_user):
+        return self.database_volume_template.format(username=escaped_user)
 
     def user_network(self, escaped_user):
         """A user server's own network when egress is closed (escaped_user: DockerSpawner's escaping)."""

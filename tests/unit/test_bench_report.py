@@ -51,7 +51,19 @@ def test_working_set_leaves_out_reclaimable_cache():
 def test_arguments():
     args, names = parse([])
     assert (
-        names == ["build", "spawn", "first-result", "footprint", "concurrency", "datasets", "egress", "backup", "quota"]
+        names
+        == [
+            "build",
+            "spawn",
+            "first-result",
+            "footprint",
+            "concurrency",
+            "datasets",
+            "egress",
+            "backup",
+            "quota",
+            "database",
+        ]
         and args.rounds == 10
         and (args.backup_users, args.backup_mb) == (10, 100)
     )
