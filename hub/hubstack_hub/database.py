@@ -26,7 +26,6 @@ from hubstack.common.contract import (
     DATABASE_READY,
     DATABASE_URL_ENV,
     DATABASE_USER,
-    LABEL_ROLE,
     LOG_DRIVER,
     LOG_MAX_FILES,
     LOG_MAX_SIZE,
@@ -87,7 +86,7 @@ class Sidecar:
             if err.status_code != 409:  # 409: its removal is under way already
                 raise
 
-    async def start(self, server_id, password, profile, labels):
+    async def start(self, server_id, password, profile):
         """Start MariaDB in the namespace of the server container server_id; return once it answers."""
         spawner, docker = self.spawner, self.spawner.docker
         await self.remove()  # one left by a hub that stopped in the middle of a start
@@ -112,7 +111,9 @@ class Sidecar:
             spawner.names.image("database"),
             name=self.name,
             environment={DATABASE_PASSWORD_ENV: password},
-            labels={**labels, LABEL_ROLE: Role.DATABASE_SIDECAR},
+            labels=spawner.names.labels(
+                Role.DATABASE_SIDECAR, user=spawner.user.name, server=spawner.name, profile=profile.name
+            ),
             host_config=host_config,
         )
         await docker("start", created["Id"])

@@ -212,7 +212,7 @@ class HubstackSpawner(DockerSpawner):
         self.extra_create_kwargs = {**self.extra_create_kwargs, "labels": labels}
         ip, port = await super().start()
         if with_database:  # in the server's network namespace, so only once the server's container runs
-            await database.Sidecar(self).start(self.container_id, password, profile, labels)
+            await database.Sidecar(self).start(self.container_id, password, profile)
         await self.wait_until_answering(f"http://{ip}:{port}")
         return ip, port
 

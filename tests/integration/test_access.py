@@ -200,8 +200,9 @@ def production(services, tmp_path_factory, docker_client, settings):
 def fresh_hub_data(docker_client, settings):
     """Stop the test instance and drop its hub data volume (test data only) for a start in the other mode."""
     run_hubstack("down", timeout=300)
-    for container in docker_client.containers.list(all=True, filters=settings.names.label_filter("user-server")):
-        container.remove(force=True)
+    for role in ("database-sidecar", "user-server"):
+        for container in docker_client.containers.list(all=True, filters=settings.names.label_filter(role)):
+            container.remove(force=True)
     for volume in docker_client.volumes.list(filters=settings.names.label_filter("hub-data")):
         volume.remove(force=True)
 
