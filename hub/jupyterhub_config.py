@@ -9,7 +9,7 @@ kept wherever they work.
 import sys
 from pathlib import Path
 
-from hubstack.common import contract, datasets, profiles
+from hubstack.common import contract, datasets, groups, profiles
 from hubstack.common.login import dev_metrics_token
 from hubstack.common.parse import SettingsError
 from hubstack.common.policy import check_data_mode, check_mode
@@ -31,8 +31,12 @@ try:
     # The operator's datasets (access/datasets.toml): never a hub that cannot mount one.
     catalogue = datasets.load(contract.ACCESS_MOUNT, settings.raw["HUBSTACK_ACCESS_DIR"], check_folders=False)
     datasets.check_sources(catalogue, login)
-    # The server profiles researchers choose from (access/profiles.toml, groups.toml): one without the file.
-    server_profiles = profiles.load(contract.ACCESS_MOUNT, settings.raw["HUBSTACK_ACCESS_DIR"], settings.limits)
+    # The operator's groups (access/groups.toml: members, shared folders) and the server profiles
+    # researchers choose from (access/profiles.toml; one, without the file).
+    operator_groups = groups.load(contract.ACCESS_MOUNT, settings.raw["HUBSTACK_ACCESS_DIR"])
+    server_profiles = profiles.load(
+        contract.ACCESS_MOUNT, settings.raw["HUBSTACK_ACCESS_DIR"], settings.limits, operator_groups
+    )
     from hubstack_hub.diskguard import DiskGuard
     from hubstack_hub.stacknet import refuse_plain_http_off_the_stack, volume_attributes
 
@@ -109,6 +113,7 @@ c.DockerSpawner.mem_limit = limits.mem_bytes
 c.DockerSpawner.cpu_limit = limits.cpus
 c.DockerSpawner.extra_host_config = limits.host_config()  # no swap, pids, no capabilities
 c.HubstackSpawner.profiles = server_profiles
+c.HubstackSpawner.groups = operator_groups  # each group folder at /shared/<group> for its members
 # A 2-core VM starts a few servers at a time well; the rest are told to wait.
 c.JupyterHub.concurrent_spawn_limit = limits.spawn_concurrency
 # A server starts in about 2 s here (benchmarks/): ask the waiting to retry in

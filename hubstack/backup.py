@@ -11,7 +11,9 @@ A backup run, while the hub runs and researchers work (README.md, "Backups"):
   power cut, which InnoDB recovers from at the next start.
 - the hub last, one snapshot: the hub data volume staged in the container (the
   database by SQLite's online backup, the audit log's whole lines, the rest as
-  it is), with the checkout's .env and access/ (and secrets/ when asked). A
+  it is), with the checkout's .env and access/ (and secrets/ when asked), and
+  every group folder as it is (no server is paused for those: every member's
+  would be; a file being written at that moment may be caught half-written). A
   run with a hub snapshot is complete, and a restore takes one of those.
 - then the retention policy (HUBSTACK_BACKUP_KEEP) and a prune.
 
@@ -36,12 +38,14 @@ from .common.contract import (
     BACKUP_CHECKOUT,
     BACKUP_DATABASES,
     BACKUP_ENVIRONMENT,
+    BACKUP_GROUPS,
     BACKUP_HOMES,
     BACKUP_HUB,
     BACKUP_HUB_VOLUME,
     BACKUP_KEYS,
     BACKUP_PASSWORD,
     BACKUP_REPOSITORY,
+    LABEL_GROUP,
     LABEL_USER,
     Role,
 )
@@ -283,6 +287,14 @@ class Backups:
             if volume.name.startswith(prefix) and (volume.attrs.get("Labels") or {}).get(LABEL_USER)
         }
 
+    def group_volumes(self):
+        """{group: its folder's volume} of this instance."""
+        return {
+            (volume.attrs.get("Labels") or {}).get(LABEL_GROUP): volume.name
+            for volume in engine.instance_volumes(self.client, self.names, Role.GROUP_FOLDER)
+            if (volume.attrs.get("Labels") or {}).get(LABEL_GROUP)
+        }
+
     def servers_using(self, volume, role=Role.USER_SERVER):
         """This instance's running user servers (or sidecars) that mount the volume (never the backup container)."""
         filters = {**self.names.label_filter(role), "volume": volume, "status": "running"}
@@ -364,10 +376,11 @@ class Backups:
         self.echo(f"  {label:<34} {restic.summary_text(summary)} in {human_seconds(summary['seconds'])}{pause_text}")
         return row
 
-    def backup_hub(self, helper, run, with_secrets):
+    def backup_hub(self, helper, run, with_secrets, groups):
         staged = helper.step("stage-hub", *(["--with-secrets"] if with_secrets else []))
+        folders = [f"{BACKUP_GROUPS}/{group}" for group in sorted(groups)]
         args = restic.backup_args(
-            self.names.instance, run, restic.HUB, [BACKUP_HUB, BACKUP_CHECKOUT], excludes=NEVER_IN_A_BACKUP
+            self.names.instance, run, restic.HUB, [BACKUP_HUB, BACKUP_CHECKOUT, *folders], excludes=NEVER_IN_A_BACKUP
         )
         summary = self.snapshot(helper, "hub", args)
         row = {"kind": restic.HUB, "user": None, "volume": self.names.hub_data_volume, "paused_seconds": 0.0}
@@ -376,7 +389,9 @@ class Backups:
         self.echo(
             f"  {'hub':<34} {restic.summary_text(summary)} in {human_seconds(summary['seconds'])}: "
             f"database {restic.size(staged['database_bytes'])} (online copy), "
-            f"audit log {staged['audit_lines']} lines, .env, access/" + (", secrets/" if with_secrets else "")
+            f"audit log {staged['audit_lines']} lines, .env, access/"
+            + (", secrets/" if with_secrets else "")
+            + (f", {len(groups)} group folder(s)" if groups else "")
         )
         return row
 
@@ -390,7 +405,7 @@ class Backups:
         if engine.volume_attributes(self.client, self.names.hub_data_volume) is None:
             raise SettingsError(f"nothing to back up: {instance} has no hub data volume (run `hubstack up` first)")
         homes = self.home_volumes()
-        databases = self.database_volumes()
+        databases, groups = self.database_volumes(), self.group_volumes()
         mounts = [
             Mount(BACKUP_HUB_VOLUME, self.names.hub_data_volume, type="volume", read_only=True),
             *self.checkout_mounts(with_secrets),
@@ -403,6 +418,10 @@ class Backups:
                 for _, _, escaped in homes
                 if escaped in databases
             ),
+            *(
+                Mount(f"{BACKUP_GROUPS}/{group}", volume, type="volume", read_only=True)
+                for group, volume in groups.items()
+            ),
         ]
         self.echo(f"backing up {instance} ({len(homes)} homes and the hub) to {self.config.shown}, run {run}")
         rows = []
@@ -411,7 +430,7 @@ class Backups:
             helper.restic(restic.UNLOCK_ARGS)
             for volume, user, escaped in homes:
                 rows.append(self.backup_home(helper, run, volume, user, escaped, databases.get(escaped)))
-            rows.append(self.backup_hub(helper, run, with_secrets))
+            rows.append(self.backup_hub(helper, run, with_secrets, groups))
             self.forget_first_passes(helper)
             removed = self.apply_retention(helper)
             stats = self.stats(helper)

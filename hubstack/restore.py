@@ -22,6 +22,7 @@ from .backup import human_seconds
 from .common.contract import (
     BACKUP_CHECKOUT,
     BACKUP_DATABASES,
+    BACKUP_GROUPS,
     BACKUP_HOMES,
     BACKUP_HUB,
     HUB_DATA,
@@ -138,6 +139,12 @@ class Restore:
         if hub is not None:
             engine.ensure_volume(self.client, names.hub_data_volume, names.labels(Role.HUB_DATA))
             targets.append(("hub", names.hub_data_volume, f"{RESTORE_TARGET}{BACKUP_HUB}", hub, BACKUP_HUB))
+            for path in hub.paths:  # the group folders, backed up with the hub
+                if path.startswith(f"{BACKUP_GROUPS}/"):
+                    group = path.rsplit("/", 1)[-1]
+                    volume = names.group_volume(group)
+                    engine.ensure_volume(self.client, volume, names.labels(Role.GROUP_FOLDER, group=group))
+                    targets.append((f"folder of {group}", volume, f"{RESTORE_TARGET}{path}", hub, path))
         for snap in homes:
             home_path = next(p for p in snap.paths if p.startswith(f"{BACKUP_HOMES}/"))
             escaped = home_path.rsplit("/", 1)[-1]
@@ -169,7 +176,7 @@ class Restore:
                 )
             for label, volume, inside, snap, path in targets:
                 began = time.monotonic()
-                if snap.kind == restic.HUB:
+                if path == BACKUP_HUB:
                     helper.step("clear-journal", f"{inside}/{DATABASE_NAME}")
                 helper.restic(restic.restore_args(snap, path))
                 _, out, _ = helper.run(["du", "-sb", inside])
@@ -177,7 +184,7 @@ class Restore:
                 row = {"label": label, "volume": volume, "snapshot": snap.short_id, "bytes": size}
                 row["seconds"] = time.monotonic() - began
                 extra = ""
-                if snap.kind == restic.HUB:
+                if path == BACKUP_HUB:
                     known = helper.step(
                         "restored-hub", f"{inside}/{DATABASE_NAME}", *(["--revoke-tokens"] if revoke_tokens else [])
                     )

@@ -14,7 +14,7 @@ from docker.errors import DockerException
 
 from . import compose, engine
 from .build import Builder
-from .common import datasets, egress, profiles
+from .common import datasets, egress, groups, profiles
 from .common.contract import (
     DATA_MODE_FILE,
     HEALTH_PATH,
@@ -51,7 +51,8 @@ class Instance:
         settings = self.settings(dev=dev, environ=environ)
         login = check_mode(settings, *settings.folders(self.project))
         datasets.check_sources(catalogue(self.project, settings), login)
-        profiles.load(settings.folders(self.project)[1], settings.raw["HUBSTACK_ACCESS_DIR"], settings.limits)
+        access_dir, shown = settings.folders(self.project)[1], settings.raw["HUBSTACK_ACCESS_DIR"]
+        profiles.load(access_dir, shown, settings.limits, groups.load(access_dir, shown))
         return settings
 
 

@@ -10,6 +10,10 @@
   /data/<name>; what was granted and what not is in /data/README, and the
   names in the spawner's state and on the container, for the re-checks.
 
+Each group folder of the researcher's groups (hubstack.common.groups) is
+mounted read-write at /shared/<group>; membership is read at each start, so a
+change shows at the researcher's next start.
+
 The server is made with exactly the settings of the profile chosen on the
 spawn page (hubstack.common.profiles): its image and limits, and with
 database = true a MariaDB beside it (hubstack_hub.database). Only a profile
@@ -46,7 +50,9 @@ from hubstack.common.contract import (
     LABEL_DATASETS,
     LABEL_PROFILE,
     PROFILE_ENV,
+    SHARED_MOUNT,
     USER_HOME,
+    USER_UID,
     Names,
     Role,
     short_id,
@@ -61,6 +67,11 @@ from .homedisk import NO_ROOM
 
 ENV_NOT_READY = "The shared environment is not ready yet. Please tell the hub's operator to run `hubstack build`."
 NETWORKS = asyncio.Lock()  # one user network made at a time: two must never get the same subnet
+GROUP_FOLDERS = asyncio.Lock()  # one group folder made (and given to USER_UID) at a time
+
+
+def is_group_folder(mount):
+    return isinstance(mount, dict) and mount.get("bind", "").startswith(f"{SHARED_MOUNT}/")
 
 
 class HubstackSpawner(DockerSpawner):
@@ -73,6 +84,7 @@ class HubstackSpawner(DockerSpawner):
     disk_guard = Any(None, config=True, help="hubstack_hub.diskguard.DiskGuard: no spawn while Docker's disk is short")
     home_disks = Any(None, config=True, help="hubstack_hub.homedisk.HomeDisks: each home a filesystem of its quota")
     profiles = Any(None, config=True, help="hubstack.common.profiles.Profiles: what researchers choose from")
+    groups = Any(None, config=True, help="hubstack.common.groups.Groups: the operator's groups and their folders")
     mounted_datasets = List(help="Names of the datasets mounted in the running server")
     profile = Any(None, help="The hubstack.common.profiles.Profile of this start (apply_profile)")
 
@@ -176,6 +188,46 @@ class HubstackSpawner(DockerSpawner):
         seconds = time.monotonic() - started
         self.log.info("Home of %s on %s (%s) in %.2f s", self.user.name, answer["device"], gib(answer["size"]), seconds)
 
+    async def group_folders(self):
+        """{volume: mount} of the shared folders of this user's groups, made at a member's first start."""
+        folders = self.groups.folders_of(self.user.name, self.hub_groups()) if self.groups else {}
+        mounts = {}
+        for group, target in sorted(folders.items()):
+            volume = self.names.group_volume(group)
+            async with GROUP_FOLDERS:
+                try:
+                    await self.docker("inspect_volume", volume)
+                except NotFound:
+                    await self.make_group_folder(volume, group)
+            mounts[volume] = {"bind": target, "mode": "rw"}
+        return mounts
+
+    async def make_group_folder(self, volume, group):
+        """A new volume belongs to root: every member's server runs as USER_UID, so it is given to that uid."""
+        labels = self.names.labels(Role.GROUP_FOLDER, group=group)
+        await self.docker("create_volume", name=volume, labels=labels)
+        host_config = await self.docker(
+            "create_host_config", binds={volume: {"bind": "/folder", "mode": "rw"}}, network_mode="none"
+        )
+        helper = await self.docker(
+            "create_container",
+            self.names.image("notebook"),
+            command=["chown", f"{USER_UID}:{USER_UID}", "/folder"],
+            user="0",
+            labels=labels,
+            host_config=host_config,
+        )
+        try:
+            await self.docker("start", helper["Id"])
+            code = (await self.docker("wait", helper["Id"]))["StatusCode"]
+        finally:
+            await self.docker("remove_container", helper["Id"], force=True)
+        if code != 0:
+            raise SpawnException(
+                f"The shared folder of {group} could not be made. Please tell the hub's operator.", reason="group"
+            )
+        self.log.info("Made the shared folder %s of group %s", volume, group)
+
     def refuse_engine_access(self):
         """A user who can reach the Docker engine is root on the host: never mount its socket."""
         for source in (*self.volumes, *self.read_only_volumes):
@@ -197,6 +249,9 @@ class HubstackSpawner(DockerSpawner):
             await self.isolate()
         mounted = await self.grant_datasets()
         self.read_only_volumes = {**self.read_only_volumes, env_volume: ENV_MOUNT, **mounted}
+        # this start's group folders only: not those of an earlier start, before a change of membership
+        kept = {k: v for k, v in self.volumes.items() if not is_group_folder(v)}
+        self.volumes = {**kept, **await self.group_folders()}
         # DockerSpawner renders extra_create_kwargs as templates (str.format): a name is
         # never a template, so its braces are doubled to come out as they are.
         user, server = (n.replace("{", "{{").replace("}", "}}") for n in (self.user.name, self.name))

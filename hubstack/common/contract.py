@@ -36,6 +36,7 @@ USER_HOME = "/home/jovyan"  # the user's own volume
 USER_UID = 1000
 DATA_MOUNT = "/data"  # each granted dataset at /data/<name>, read-only
 DATA_README = f"{DATA_MOUNT}/README"  # in the image: a link to DATASETS_NOTE
+SHARED_MOUNT = "/shared"  # each group folder of the user's groups at /shared/<group>, read-write
 USER_TMP = "/tmp"  # in memory, HUBSTACK_TMP_SIZE; the rest outside the home is read-only
 DATASETS_NOTE = (
     f"{USER_TMP}/hubstack-datasets.txt"  # written at start from DATASETS_ENV: what is mounted, what not, why
@@ -79,6 +80,7 @@ TLS_PROFILE = "tls"  # the Compose profile of the tls service
 BACKUP_HUB = "/backup/hub"  # a staged copy of the hub data volume (the database by SQLite's online backup)
 BACKUP_CHECKOUT = "/backup/checkout"  # the checkout's .env, access/ and (--with-secrets) secrets/
 BACKUP_HOMES = "/backup/homes"  # each home volume at <BACKUP_HOMES>/<escaped user name>, read-only
+BACKUP_GROUPS = "/backup/groups"  # each group folder at <BACKUP_GROUPS>/<group>, in the hub's snapshot
 BACKUP_DATABASES = "/backup/databases"  # each database volume likewise, in the snapshot of the user's home
 BACKUP_HUB_VOLUME = "/volumes/hub-data"  # the hub data volume, read-only, staged into BACKUP_HUB
 RESTORE_TARGET = "/restore"  # restic writes a snapshot's /backup/... under it, where the volumes are mounted
@@ -113,6 +115,7 @@ LABEL_SERVER = "hubstack.server"  # on a user server: its name in the hub ("" fo
 LABEL_ENV_VERSION = "hubstack.env.version"
 LABEL_DATASET = "hubstack.dataset"  # on the volume that binds a dataset's host folder
 LABEL_DATASETS = "hubstack.datasets"  # on a user server: the datasets mounted in it, comma-separated
+LABEL_GROUP = "hubstack.group"  # on a group folder's volume: the group's name
 LABEL_PROFILE = "hubstack.profile"  # on a user server and its database sidecar: the profile it was started with
 LABEL_INPUTS = "hubstack.inputs"  # on images: digest of what they were built from
 LABEL_BENCHMARK = "hubstack.benchmark"
@@ -141,6 +144,7 @@ class Role:
     TEST_SERVICE = "test-service"
     DATABASE = "database"  # a user's database volume (profiles with database = true)
     DATABASE_SIDECAR = "database-sidecar"  # MariaDB beside a user server, in its network namespace
+    GROUP_FOLDER = "group-folder"  # a group's shared folder (groups.toml, folder = true)
     USAGE = "usage"  # the hub's short-lived container that measures the home volumes (hubstack_hub.usage)
 
 
@@ -160,6 +164,7 @@ BUILD_ARGS = {
     "USER_HOME": USER_HOME,
     "USER_UID": str(USER_UID),
     "DATA_MOUNT": DATA_MOUNT,
+    "SHARED_MOUNT": SHARED_MOUNT,
     "DATA_README": DATA_README,
     "DATASETS_NOTE": DATASETS_NOTE,
     "DATABASE_PORT": str(DATABASE_PORT),
@@ -248,6 +253,10 @@ class Names:
 
     def database_volume(self, escaped_user):
         return self.database_volume_template.format(username=escaped_user)
+
+    def group_volume(self, group):
+        """A group's shared folder (group: a safe name, hubstack.common.groups)."""
+        return f"{self.instance}-group-{group}"
 
     def user_network(self, escaped_user):
         """A user server's own network when egress is closed (escaped_user: DockerSpawner's escaping)."""

@@ -1,4 +1,4 @@
-"""Server profiles: `profiles.toml` in HUBSTACK_ACCESS_DIR, and the groups they are for, `groups.toml`.
+"""Server profiles: `profiles.toml` in HUBSTACK_ACCESS_DIR.
 
 A profile is what a researcher chooses on the spawn page: a description, the
 image, the CPU, memory and process limits, an optional private database
@@ -6,22 +6,21 @@ image, the CPU, memory and process limits, an optional private database
 One is the default. Without the file there is one profile, `default`, with the
 limits of .env (HUBSTACK_USER_*), and no form: today's behaviour.
 
-A researcher's groups are those of groups.toml that name them, and the hub's
-own groups they are in (the OIDC groups claim, GitHub teams). Read in the hub
-at every spawn; the CLI checks both files at `hubstack up`. README.md,
-'Profiles', has an example.
+A researcher's groups are those of hubstack.common.groups. Read when the hub
+starts; the CLI checks the file at `hubstack up`. README.md, 'Profiles', has
+an example.
 """
 
 from __future__ import annotations
 
 import html
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import parse
-from .contract import GROUPS_FILE, PROFILES_FILE
+from .contract import PROFILES_FILE
 from .datasets import SAFE_NAME
+from .groups import Groups, read_toml
 from .parse import SettingsError
 
 PROFILE_KEYS = {"description", "image", "memory", "cpus", "pids", "database", "database_memory", "groups", "default"}
@@ -54,7 +53,7 @@ class Profile:
 @dataclass(frozen=True)
 class Profiles:
     profiles: tuple
-    members: dict = field(default_factory=dict)  # groups.toml: group -> frozenset of user names
+    groups: Groups = field(default_factory=Groups)
 
     @property
     def default(self):
@@ -63,13 +62,9 @@ class Profiles:
     def get(self, name):
         return next((p for p in self.profiles if p.name == name), None)
 
-    def groups_of(self, user, hub_groups=()):
-        """The user's groups: those of groups.toml that list them, and their groups in the hub."""
-        return {g for g, people in self.members.items() if user in people} | set(hub_groups)
-
     def offered(self, user, hub_groups=()):
         """The profiles this user may choose, default first."""
-        groups = self.groups_of(user, hub_groups)
+        groups = self.groups.of(user, hub_groups)
         mine = [p for p in self.profiles if p.open_to(groups)]
         return sorted(mine, key=lambda p: not p.default)
 
@@ -79,13 +74,14 @@ class Profiles:
         return len(self.profiles) > 1
 
 
-def load(folder, shown_folder, limits):
-    """The profiles of HUBSTACK_ACCESS_DIR (folder, seen by the user as shown_folder); limits: .env's."""
+def load(folder, shown_folder, limits, groups=None):
+    """The profiles of HUBSTACK_ACCESS_DIR (folder, seen by the user as shown_folder); limits: .env's;
+    groups: hubstack.common.groups.Groups (none: nobody is in a group of the operator's)."""
     base = Profile(DEFAULT, "The standard server", limits.mem_bytes, limits.cpus, limits.pids, default=True)
-    members = read_groups(Path(folder) / GROUPS_FILE, f"{shown_folder}/{GROUPS_FILE}")
+    groups = groups or Groups()
     path, shown = Path(folder) / PROFILES_FILE, f"{shown_folder}/{PROFILES_FILE}"
     if not path.is_file():
-        return Profiles((base,), members)
+        return Profiles((base,), groups)
     data = read_toml(path, shown)
     tables = data.get("profiles")
     if not isinstance(tables, dict) or not tables:
@@ -102,33 +98,7 @@ def load(folder, shown_folder, limits):
         raise SettingsError(f"{shown}: exactly one profile must say default = true ({said})")
     if profiles[[p.default for p in profiles].index(True)].groups:
         raise SettingsError(f"{shown}: the default profile is for everyone: remove its groups")
-    return Profiles(profiles, members)
-
-
-def read_toml(path, shown):
-    try:
-        return tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as err:
-        raise SettingsError(f"{shown} is not valid TOML: {err}") from None
-    except OSError as err:
-        raise SettingsError(f"{shown} cannot be read: {err.strerror}") from None
-
-
-def read_groups(path, shown):
-    if not path.is_file():
-        return {}
-    data = read_toml(path, shown)
-    groups = data.get("groups", {})
-    if set(data) - {"groups"} or not isinstance(groups, dict):
-        raise SettingsError(f'{shown}: write the groups as [groups] genomics = ["ann@example.org", ...]')
-    members = {}
-    for name, people in groups.items():
-        if not SAFE_NAME.fullmatch(name):
-            raise SettingsError(f"{shown}: {name!r} is not a group name: use lower-case letters, digits, '.', '_', '-'")
-        if not isinstance(people, list) or not all(isinstance(p, str) and p.strip() for p in people):
-            raise SettingsError(f'{shown}: group {name!r} must be a list of user names, e.g. ["ann@example.org"]')
-        members[name] = frozenset(p.strip().lower() for p in people)
-    return members
+    return Profiles(profiles, groups)
 
 
 def read_profile(shown, name, table, base):

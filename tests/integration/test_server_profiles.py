@@ -1,4 +1,5 @@
-"""What a researcher gets: R beside Python, a server profile chosen on the spawn page, a private database.
+"""What a researcher gets: R beside Python, a server profile chosen on the spawn page, a private database,
+and the shared folder of their group.
 
 The R tests run on the session's hub as it is (one profile, no form). The
 rest start the hub with an access folder holding profiles.toml and
@@ -7,15 +8,25 @@ browser; code runs over the kernel websocket.
 """
 
 import html
+import json
 import re
 
 import pytest
 from docker.errors import NotFound
+from test_backup import snapshot_files
 from test_user_server import docker_escape
 
 from helpers import run_hubstack, user_servers, wait_for
 from hubclient import BrowserUser
-from hubstack.common.contract import DATABASE_DATA, DATABASE_PASSWORD_ENV, LABEL_PROFILE, LABEL_ROLE, LABEL_USER, Role
+from hubstack.common.contract import (
+    BACKUP_GROUPS,
+    DATABASE_DATA,
+    DATABASE_PASSWORD_ENV,
+    LABEL_PROFILE,
+    LABEL_ROLE,
+    LABEL_USER,
+    Role,
+)
 
 MiB = 1024**2
 PROFILES = """
@@ -39,7 +50,11 @@ description = "With a private MariaDB"
 memory = "1G"
 database = true
 """
-GROUPS = '[groups]\ngenomics = ["gina"]\n'
+GROUPS = """
+[groups.genomics]
+members = ["gina", "gus"]
+folder = true
+"""
 DANA = "dana.db@example.org"
 
 
@@ -263,12 +278,58 @@ def test_no_one_else_reaches_the_database(profiled, hub, docker_client, settings
     assert code == 0 and lines[0] == f"{address} 2003" and lines[1] == "127.0.0.1 1045", output  # 1045: wrong password
 
 
-def test_the_database_is_backed_up_with_the_home_and_restored(profiled, hub, docker_client, repository):
-    backup_env, _ = repository
+# -- group folders -----------------------------------------------------------------------
+FOLDER_LOOK = """
+import json, os
+folder = "/shared/genomics"
+seen = {"shared": sorted(os.listdir("/shared")), "mounted": any(l.split()[1] == folder for l in open("/proc/mounts"))}
+if os.path.isdir(folder):
+    with open(f"{folder}/from-{os.environ['JUPYTERHUB_USER']}.txt", "w") as out:
+        out.write(os.environ["JUPYTERHUB_USER"])
+    seen["files"] = {name: open(f"{folder}/{name}").read() for name in sorted(os.listdir(folder))}
+print(json.dumps(seen))
+"""
+
+
+def look_at_the_folder(person):
+    kernel = person.start_kernel()
+    out, error = person.run(kernel["id"], FOLDER_LOOK)
+    assert error is None, error
+    return json.loads(out)
+
+
+def test_members_share_their_group_folder_and_no_one_else_sees_it(profiled, hub, docker_client, settings):
+    gina, gus, pat = (researcher(hub, name) for name in ("gina", "gus", "pat"))
+    gina.start_server(form={"profile": "standard"})
+    assert look_at_the_folder(gina) == {
+        "shared": ["genomics"],
+        "mounted": True,
+        "files": {"from-gina.txt": "gina"},
+    }
+    gus.start_server(form={"profile": "standard"})
+    seen = look_at_the_folder(gus)  # gus reads what gina wrote, and writes beside it (the same uid)
+    assert seen["files"] == {"from-gina.txt": "gina", "from-gus.txt": "gus"}
+    assert look_at_the_folder(gina)["files"]["from-gus.txt"] == "gus"
+    pat.start_server(form={"profile": "standard"})
+    assert look_at_the_folder(pat) == {"shared": [], "mounted": False}  # not a member: not even the name
+    (server,) = user_servers(docker_client, "pat")
+    assert not [m for m in server.attrs["Mounts"] if m["Destination"].startswith("/shared/")]
+    volume = docker_client.volumes.get(settings.names.group_volume("genomics"))
+    assert volume.attrs["Labels"][LABEL_ROLE] == Role.GROUP_FOLDER
+    for person in (gina, gus, pat):
+        person.stop_server()
+
+
+# -- backups: the database with the home, the group folder with the hub --------------------
+def test_the_database_is_backed_up_with_the_home_and_restored(profiled, hub, docker_client, settings, repository):
+    backup_env, folder = repository
     env = {**profiled, **backup_env}
     dana, server = start_with_database(hub, docker_client)
     said = run_hubstack("backup", env=env).stdout
     assert re.search(rf"home of {re.escape(DANA)} and database\s", said), said
+    # the group folder, as the group's members left it, is in the hub's snapshot
+    assert "1 group folder(s)" in said, said
+    assert f"{BACKUP_GROUPS}/genomics/from-gina.txt" in snapshot_files(docker_client, settings, folder, "hub")
     kernel = dana.start_kernel()
     out, error = dana.run(
         kernel["id"],
