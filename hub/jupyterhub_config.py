@@ -78,7 +78,10 @@ c.JupyterHub.token_expires_in_max_seconds = settings.token_max_age_seconds
 c.JupyterHub.cleanup_servers = False
 # Look and feel: share/templates (live edits, see `hubstack shell`) first.
 c.JupyterHub.template_paths = [f"{contract.SHARE_MOUNT}/templates", contract.HUB_TEMPLATES]
-template_vars = {"hubstack_instance": settings.name, "dev_mode": settings.dev_mode}  # c.JupyterHub's, set below
+template_vars = {"hubstack_title": settings.title, "dev_mode": settings.dev_mode}  # c.JupyterHub's, set below
+template_vars["hubstack_welcome"] = contract.WELCOME_TEMPLATE  # the operator's text (README.md, 'Pages')
+if (Path(contract.SHARE_MOUNT) / contract.SHARE_LOGO).is_file():
+    c.JupyterHub.logo_file = f"{contract.SHARE_MOUNT}/{contract.SHARE_LOGO}"
 
 c.JupyterHub.spawner_class = "hubstack_hub.spawner.HubstackSpawner"
 c.HubstackSpawner.instance = settings.name

@@ -50,6 +50,11 @@ SETTINGS = (
         ("HUBSTACK_PORT", "8000", "host port the hub is published on"),
         ("HUBSTACK_BIND", "127.0.0.1", "host address the hub is published on (0.0.0.0: every interface)"),
         (
+            "HUBSTACK_TITLE",
+            "",
+            "the hub's name on its pages (empty: hubstack and HUBSTACK_NAME); see README.md, 'Pages'",
+        ),
+        (
             "DEV_MODE",
             "0",
             "1: any user name logs in (JupyterHub's dummy authenticator), loopback only; `hubstack up --dev` sets it",

@@ -83,6 +83,7 @@ class Settings:
     dev_password: str
     allow_insecure_dev: bool
     base_image: str
+    title: str = "hubstack"  # HUBSTACK_TITLE, or "hubstack · <name>"
     limits: UserLimits = None
     tls: HTTPS = None
     cookie_max_age_days: float = 1
@@ -199,6 +200,9 @@ def load(environ=None, dotenv_path=None, **overrides):
     password = raw["HUBSTACK_DEV_PASSWORD"]
     if password and len(password) < 8:
         raise SettingsError("HUBSTACK_DEV_PASSWORD is too short: use 8 characters or more, or leave it empty")
+    title = raw["HUBSTACK_TITLE"].strip()
+    if len(title) > 80 or not title.isprintable():
+        raise SettingsError(f"HUBSTACK_TITLE={title[:40]!r}... is not a title: use one line of at most 80 characters")
     base_image = raw["HUBSTACK_BASE_IMAGE"].strip()
     if not base_image or any(c.isspace() for c in base_image):
         raise SettingsError(f"HUBSTACK_BASE_IMAGE={base_image!r} is not an image name: use e.g. debian:bookworm-slim")
@@ -214,6 +218,7 @@ def load(environ=None, dotenv_path=None, **overrides):
         bind=parse.address("HUBSTACK_BIND", raw["HUBSTACK_BIND"]),
         dev_mode=parse.boolean("DEV_MODE", raw["DEV_MODE"]),
         dev_password=password,
+        title=title or f"hubstack · {name}",
         allow_insecure_dev=parse.boolean("HUBSTACK_ALLOW_INSECURE_DEV", raw["HUBSTACK_ALLOW_INSECURE_DEV"]),
         base_image=base_image,
         limits=user_limits(raw),
