@@ -1,4 +1,4 @@
-"""The real stack for integration tests: real engine, real images, real hub.
+"""The real stack for the integration and browser tests: real engine, real images, real hub.
 
 The session builds every image with `hubstack build` (cold on a new machine),
 then pytest-docker starts the hub with the host's Compose. With no usable

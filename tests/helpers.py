@@ -18,7 +18,7 @@ import requests
 from hubstack.common.contract import CURRENT, HEALTH_PATH, LABEL_INSTANCE, LABEL_ROLE, LABEL_USER, Role
 from hubstack.images import IMAGES
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 NAME = os.environ.get("HUBCI_NAME", "hubci")
 PORT = int(os.environ.get("HUBCI_PORT", "8101"))
 # What Compose substitutes and the CLI reads for the test instance: dev-mode log-in, but egress
