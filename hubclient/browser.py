@@ -139,7 +139,8 @@ class BrowserUser:
     def run(self, kernel_id, code, timeout=120, displays=None):
         """Execute code over the kernel websocket; return (stdout text, error or None).
 
-        displays: a list to which the MIME types of each rich output (a plot, a table) are appended.
+        displays: a list to which each rich output's data ({MIME type: content}: a plot, a table, an R value)
+        is appended.
         """
         ws_url = self.server_url.replace("http", "ws", 1) + f"api/kernels/{kernel_id}/channels"
         cookie = "; ".join(f"{c.name}={c.value}" for c in self.session.cookies)
@@ -189,9 +190,9 @@ class BrowserUser:
                 elif kind == "execute_result":
                     out.append(msg["content"]["data"].get("text/plain", "") + "\n")
                     if displays is not None:
-                        displays.append(sorted(msg["content"]["data"]))
+                        displays.append(msg["content"]["data"])
                 elif kind == "display_data" and displays is not None:
-                    displays.append(sorted(msg["content"]["data"]))
+                    displays.append(msg["content"]["data"])
                 elif kind == "error":
                     error = f"{msg['content']['ename']}: {msg['content']['evalue']}"
                 elif kind == "status" and msg["content"]["execution_state"] == "idle":

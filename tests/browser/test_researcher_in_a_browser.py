@@ -31,8 +31,7 @@ def test_log_in_run_the_demo_and_stop_the_server(hub, page, steps, docker_client
     steps.shot(page, "jupyterlab")
 
     page.goto(f"{hub}/user/brenda/lab/tree/demo.ipynb")
-    page.wait_for_selector(".jp-NotebookPanel .jp-Cell")
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+    page.locator(".jp-StatusBar-Widget", has_text="| Idle").wait_for(timeout=120_000)  # its kernel is up
     steps.shot(page, "demo-open")
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
