@@ -47,6 +47,9 @@ def server_environment(password):
     }
 
 
+SERVER_KEYS = tuple(server_environment(""))  # what a start without a database must not keep from one with
+
+
 def new_password():
     return secrets.token_urlsafe(24)  # letters, digits, '-' and '_': safe in a URL and in SQL quotes
 

@@ -126,7 +126,7 @@ class HubstackSpawner(DockerSpawner):
             "memswap_limit": profile.mem_bytes,
             "pids_limit": profile.pids,
         }
-        environment = {k: v for k, v in self.environment.items() if k not in database.server_environment("")}
+        environment = {k: v for k, v in self.environment.items() if k not in database.SERVER_KEYS}
         self.environment = {**environment, PROFILE_ENV: profile.name}
 
     @property

@@ -68,11 +68,6 @@ class Profiles:
         mine = [p for p in self.profiles if p.open_to(groups)]
         return sorted(mine, key=lambda p: not p.default)
 
-    @property
-    def choice(self):
-        """Whether there is anything to choose (else no form, as without profiles)."""
-        return len(self.profiles) > 1
-
 
 def load(folder, shown_folder, limits, groups=None):
     """The profiles of HUBSTACK_ACCESS_DIR (folder, seen by the user as shown_folder); limits: .env's;

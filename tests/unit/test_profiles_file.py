@@ -49,11 +49,10 @@ def load_from(tmp_path, profiles=None, operator_groups=None):
     return load(folder, "./access", LIMITS, groups.load(folder, "./access"))
 
 
-def test_no_file_is_one_default_profile_with_the_env_limits_and_no_choice(tmp_path):
+def test_no_file_is_one_default_profile_with_the_env_limits_and_no_form(tmp_path):
     found = load_from(tmp_path)
-    assert [p.name for p in found.profiles] == [DEFAULT]
+    assert [p.name for p in found.offered("ann@example.org")] == [DEFAULT]  # one offered: no form
     assert (found.default.mem_bytes, found.default.cpus, found.default.pids) == (2 * 1024**3, 1.0, 512)
-    assert not found.choice
 
 
 def test_a_good_file(tmp_path):
