@@ -22,7 +22,7 @@ TIMEOUT_MS = 30_000  # as JupyterHub's own browser tests
 SHOTS = REPO / ".hubstack" / "browser"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # Playwright's sync API holds an event loop open: never past these modules
 def browser():
     executable = shutil.which("chromium")
     if executable is None:

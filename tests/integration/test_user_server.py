@@ -151,7 +151,8 @@ def test_status_reports_servers_volumes_and_images(hub, settings):
     BrowserUser.with_server(hub, "judy")
     report = json.loads(run_hubstack("status", "--json").stdout)
     assert report["hub"] == "healthy"
-    assert {"name": f"{settings.names.user_prefix}-judy", "user": "judy", "status": "running"} in report["servers"]
+    judy = {"name": f"{settings.names.user_prefix}-judy", "user": "judy", "status": "running", "profile": "default"}
+    assert judy in report["servers"]  # the one profile there is without access/profiles.toml
     assert {"name": f"{settings.name}-home-judy", "role": "home"} in report["volumes"]
     assert {i["name"] for i in report["images"]} == {settings.names.image(i.role) for i in IMAGES}
     assert all(i["age"] != "missing" for i in report["images"])
