@@ -16,6 +16,7 @@ from hubstack.common.policy import check_data_mode, check_mode
 from hubstack.common.settings import load
 from hubstack_hub import metrics
 from hubstack_hub.roles import cli_service
+from hubstack_hub.sharing import ShareGuard
 from hubstack_hub.users import service_token
 
 c = get_config()  # noqa: F821
@@ -227,6 +228,11 @@ else:
             auth.populate_teams_in_auth_state = True
             auth.manage_groups = True  # the operator role goes to these org:team groups
             auth.auth_state_groups_key = github_teams
+
+# Sharing (README.md, 'Sharing'): a researcher shares their server with a named colleague or a group, on
+# /hub/share or by JupyterHub's API, and only with people approved for what the server holds.
+c.JupyterHub.extra_user_scopes = {"shares!user", "read:users:name", "read:groups:name"}
+c.ShareHandlers.share_guard = ShareGuard(gate.checker, gate, operator_groups, gate.audit)
 
 # Each dataset granted at spawn, read-only at /data/<name> (hubstack_hub.grants, README.md 'Datasets').
 c.HubstackSpawner.dataset_gate = gate

@@ -6,7 +6,9 @@ and runs code in a kernel over the kernel's websocket. Nothing here uses an
 admin token or internal API.
 """
 
+import html
 import json
+import re
 import time
 import uuid
 from urllib.parse import quote, urljoin
@@ -117,6 +119,17 @@ class BrowserUser:
             raise HubError(f"opening {self.server_url}lab gave {response.status_code} at {response.url}")
         return response
 
+    def visit(self, server_url):
+        """Open someone else's server, shared with me, as a browser does: the hub asks once whether to let
+        it identify me (its Authorize button), and later visits go straight in. JupyterLab's response."""
+        response = self.session.get(server_url + "lab", timeout=60)
+        if "/oauth2/authorize" in response.url and 'name="scopes"' in response.text:
+            scopes = [html.unescape(s) for s in re.findall(r'name="scopes" value="([^"]*)"', response.text)]
+            form = {"_xsrf": self.session.cookies.get("_xsrf", path="/hub/"), "scopes": scopes}
+            response = self.session.post(response.url, data=form, timeout=60)
+        self.server_url = server_url
+        return response
+
     def server_api(self, method, path, **kwargs):
         path_prefix = self.server_url.split(self.base_url, 1)[1]
         headers = {**self.xsrf_headers(path=path_prefix), **kwargs.pop("headers", {})}
@@ -136,15 +149,19 @@ class BrowserUser:
     def contents(self, path=""):
         return self.server_api("GET", f"/contents/{path}")
 
+    def channels(self, kernel_id, timeout=60):
+        """The kernel's websocket, opened as JupyterLab keeps one open per notebook."""
+        ws_url = self.server_url.replace("http", "ws", 1) + f"api/kernels/{kernel_id}/channels"
+        cookie = "; ".join(f"{c.name}={c.value}" for c in self.session.cookies)
+        return websocket.create_connection(ws_url, cookie=cookie, timeout=timeout)
+
     def run(self, kernel_id, code, timeout=120, displays=None):
         """Execute code over the kernel websocket; return (stdout text, error or None).
 
         displays: a list to which each rich output's data ({MIME type: content}: a plot, a table, an R value)
         is appended.
         """
-        ws_url = self.server_url.replace("http", "ws", 1) + f"api/kernels/{kernel_id}/channels"
-        cookie = "; ".join(f"{c.name}={c.value}" for c in self.session.cookies)
-        ws = websocket.create_connection(ws_url, cookie=cookie, timeout=timeout)
+        ws = self.channels(kernel_id, timeout)
         try:
             msg_id = uuid.uuid4().hex
             ws.send(

@@ -10,3 +10,5 @@ c.ServerApp.root_dir = os.path.expanduser("~")  # the user's home volume (USER_H
 # Nothing phones home: no Jupyter news feed, no update check (egress is closed in production).
 c.LabApp.news_url = None
 c.LabApp.check_for_updates_class = "jupyterlab.NeverCheckForUpdate"
+# A visitor (a colleague the owner shared this server with) loses it as soon as the hub ends the share.
+c.ServerApp.jpserver_extensions.update({"hubstack_visitors": True})

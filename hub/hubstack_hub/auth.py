@@ -10,7 +10,9 @@ On top, every `auth_refresh_age` seconds the hub re-checks everyone who has a
 running server, and stops the server and ends the sessions of whoever lost
 approval, and stops any server with a dataset mounted whose own approval
 ended (hubstack_hub.grants): a mount cannot be taken back from a running
-container. Allow settings such as `allow_all` are never set: JupyterHub skips
+container. Whoever a running server is shared with is re-checked too, and
+loses the share with their approval (hubstack_hub.sharing). Allow settings
+such as `allow_all` are never set: JupyterHub skips
 `check_allowed` when `allow_all` is true.
 """
 
@@ -30,6 +32,7 @@ from .decision import DENIED, UNAVAILABLE, UNCONFIRMED, Decision
 from .grants import visas_in
 from .identity import primary_verified_email
 from .names import SafeUserNames
+from .sharing import ShareHandlers
 
 
 async def maybe_await(value):
@@ -64,7 +67,7 @@ class AccessDenied(web.HTTPError):
         self.jupyterhub_message = user_message(decision, user)
 
 
-class AccessCheckMixin(SafeUserNames, OAuthenticator):
+class AccessCheckMixin(SafeUserNames, ShareHandlers, OAuthenticator):
     """Put first in the bases, before the provider's OAuthenticator."""
 
     access_checker = Any(config=True, help="hubstack_hub.access.AccessChecker asked after log-in")
@@ -217,6 +220,8 @@ class AccessCheckMixin(SafeUserNames, OAuthenticator):
         app.db.commit()
         user._auth_refreshed = None  # the next request with anything left asks again
         self.log.warning("Access of %s ended: %s (%s)", user.name, decision.outcome, decision.reason)
+        if self.share_guard is not None:  # and every share to them (hubstack_hub.sharing)
+            self.share_guard.end_shares_to(app, user, decision)
         for name, spawner in list(user.spawners.items()):
             if spawner.pending == "spawn":
                 # A server still starting cannot be stopped yet: stop it the moment it is up.
@@ -243,7 +248,10 @@ class AccessCheckMixin(SafeUserNames, OAuthenticator):
             self.log.exception("Stopping the server of %s after access ended failed", user.name)
 
     async def recheck_running(self):
+        """Everyone with a running server, and everyone a running server is shared with."""
         users = [u for u in list(self.parent.users.values()) if any(s.active for s in u.spawners.values())]
+        if self.share_guard is not None:
+            users += [u for u in self.share_guard.recipients_of_running(self.parent) if u not in users]
         limit = asyncio.Semaphore(8)
 
         async def one(user):
@@ -255,6 +263,8 @@ class AccessCheckMixin(SafeUserNames, OAuthenticator):
         for user, result in zip(users, results, strict=False):
             if isinstance(result, Exception):
                 self.log.error("Access re-check of %s failed: %r", user.name, result)
+        if self.share_guard is not None:
+            await self.share_guard.recheck(self.parent)
 
     async def recheck_datasets(self, user):
         """Stop each server of user with a mounted dataset whose approval ended, and say which and why."""

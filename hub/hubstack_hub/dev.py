@@ -5,11 +5,12 @@ from jupyterhub.auth import DummyAuthenticator
 from jupyterhub.authenticators.shared import SharedPasswordAuthenticator
 
 from .names import SafeUserNames
+from .sharing import ShareHandlers
 
 
-class DevAuthenticator(SafeUserNames, DummyAuthenticator):
+class DevAuthenticator(SafeUserNames, ShareHandlers, DummyAuthenticator):
     """Any user name that passes the rules logs in, with no password."""
 
 
-class DevPasswordAuthenticator(SafeUserNames, SharedPasswordAuthenticator):
+class DevPasswordAuthenticator(SafeUserNames, ShareHandlers, SharedPasswordAuthenticator):
     """Any user name that passes the rules logs in, with the one shared password."""
