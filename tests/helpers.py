@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import docker
@@ -107,3 +108,20 @@ def wait_for(check, timeout=120, what="condition"):
             return
         time.sleep(0.5)
     pytest.fail(f"timed out after {timeout} s waiting for {what}")
+
+
+@contextmanager
+def operator_files(files):
+    """Write files ({path: bytes}) as an operator would (in share/, say); put back what was there after."""
+    kept = {path: path.read_bytes() for path in files if path.exists()}
+    for path, content in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    try:
+        yield files
+    finally:
+        for path in files:
+            if path in kept:
+                path.write_bytes(kept[path])
+            else:
+                path.unlink()

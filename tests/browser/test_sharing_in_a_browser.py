@@ -35,16 +35,16 @@ def test_a_colleague_edits_a_shared_notebook_in_real_time(hub, browser, steps, d
         assert ada.locator("#hubstack-shares tr[data-share=bea]").count() == 1
 
         ada.goto(f"{hub}/user/ada/lab/tree/demo.ipynb")
-        ada.wait_for_selector(".jp-Notebook .jp-Cell .cm-content")
+        ada.wait_for_selector(".jp-Notebook .jp-CodeCell .cm-content")
         bea.goto(f"{link}/tree/demo.ipynb")
         bea.get_by_role("button", name="Authorize").click()  # the hub asks once before Ada's server may know her
         bea.wait_for_url(re.compile(r"/user/ada/lab"))
-        bea.wait_for_selector(".jp-Notebook .jp-Cell .cm-content")
+        bea.wait_for_selector(".jp-Notebook .jp-CodeCell .cm-content")
         steps.shot(bea, "bea-in-adas-notebook")
         bea.goto(f"{hub}/hub/share")
         assert bea.locator("#hubstack-shared-with-me a", has_text="ada's server").count() == 1
         bea.go_back()
-        bea.wait_for_selector(".jp-Notebook .jp-Cell .cm-content")
+        bea.wait_for_selector(".jp-Notebook .jp-CodeCell .cm-content")
 
         first_cell = bea.locator(".jp-Notebook .jp-CodeCell .cm-content").first
         first_cell.click()

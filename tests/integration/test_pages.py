@@ -10,7 +10,7 @@ import zlib
 import pytest
 import requests
 
-from helpers import REPO, run_hubstack
+from helpers import REPO, operator_files, run_hubstack
 from hubclient import BrowserUser
 from hubstack.common.contract import SHARE_FOLDER, SHARE_LOGO, WELCOME_TEMPLATE
 
@@ -35,18 +35,9 @@ def png(width=4, height=2):
 @pytest.fixture(scope="module")
 def operator_pages(hub):
     share = REPO / SHARE_FOLDER
-    files = {share / "templates" / WELCOME_TEMPLATE: WELCOME.encode(), share / SHARE_LOGO: png()}
-    kept = {path: path.read_bytes() for path in files if path.exists()}  # an operator's own, put back after
-    for path, content in files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
-    run_hubstack("up", env={"HUBSTACK_TITLE": TITLE}, timeout=600)
-    yield files
-    for path in files:
-        if path in kept:
-            path.write_bytes(kept[path])
-        else:
-            path.unlink()
+    with operator_files({share / "templates" / WELCOME_TEMPLATE: WELCOME.encode(), share / SHARE_LOGO: png()}) as files:
+        run_hubstack("up", env={"HUBSTACK_TITLE": TITLE}, timeout=600)
+        yield files
     run_hubstack("up", timeout=600)
 
 

@@ -25,9 +25,11 @@ from test_access import (  # the production set-up of the access tests: one prov
     production_folders,
     services,  # noqa: F401 - the fixture
 )
+from test_pages import WELCOME
 
-from helpers import run_hubstack, user_servers, wait_for
+from helpers import REPO, operator_files, run_hubstack, user_servers, wait_for
 from hubclient import OIDCUser
+from hubstack.common.contract import SHARE_FOLDER, WELCOME_TEMPLATE
 
 ANA, BO, CY, DEE, EVE = (f"{n}@example.org" for n in ("ana", "bo", "cy", "dee", "eve"))
 RECHECK = 6  # the hub's re-check; a visitor's server re-asks every 5 s (notebook/hubstack_visitors.py)
@@ -56,8 +58,9 @@ def stack(services, tmp_path_factory, docker_client, settings):  # noqa: F811
     (access_dir / "groups.toml").write_text(f'[groups.genomics]\nmembers = ["{ANA}", "{BO}", "{CY}"]\nfolder = true\n')
     env = production_env(secrets_dir, access_dir, HUBSTACK_ACCESS_RECHECK=str(RECHECK))
     fresh_hub_data(docker_client, settings)
-    run_hubstack("up", env=env, timeout=600)
-    yield {"access_dir": access_dir}
+    with operator_files({REPO / SHARE_FOLDER / "templates" / WELCOME_TEMPLATE: WELCOME.encode()}):
+        run_hubstack("up", env=env, timeout=600)
+        yield {"access_dir": access_dir}
     fresh_hub_data(docker_client, settings)
     run_hubstack("up", timeout=600)  # back to the dev-mode hub the other modules use
     for volume in docker_client.volumes.list(filters=settings.names.label_filter("dataset")):
@@ -160,7 +163,7 @@ def test_an_approved_colleague_works_in_the_shared_server_and_loses_it_with_the_
     started = time.monotonic()
     share_page(ana, action="end", kind="user", **{"with": BO})
     watcher.wait_closed(ENDS_WITHIN)
-    wait_for(lambda: refused(bo), ENDS_WITHIN, "Bo refused by Ana's server")
+    wait_for(lambda: shut_out(bo), ENDS_WITHIN, "Bo refused by Ana's server")
     print(f"share ended by the owner: Bo's websocket closed after {watcher.closed_at - started:.1f} s")
     assert shares_of(ana) == []
 
@@ -173,7 +176,7 @@ def test_an_approved_colleague_works_in_the_shared_server_and_loses_it_with_the_
     started = time.monotonic()
     set_approvals(stack, [line for line in HUB_LINES + PCAWG_LINES if not line.startswith(BO)])
     watcher.wait_closed(ENDS_WITHIN)
-    wait_for(lambda: refused(bo), ENDS_WITHIN, "Bo refused by Ana's server")
+    wait_for(lambda: shut_out(bo), ENDS_WITHIN, "Bo refused by Ana's server")
     print(f"approval ended: Bo's websocket closed after {watcher.closed_at - started:.1f} s")
     # Ana works on, in the same server.
     out, error = ana.run(ana_kernel["id"], "print(6 * 7)")
@@ -200,7 +203,18 @@ def test_a_visitor_whose_dataset_approval_ends_loses_the_share(ana, stack, docke
     set_approvals(stack, HUB_LINES + PCAWG_LINES)
 
 
-def refused(person):
+def test_the_denial_page_carries_the_operators_text(stack):
+    requests.put(
+        f"{OIDC}/users/{quote('zed@example.org', safe='')}",
+        json={"email": "zed@example.org", "email_verified": True},
+        timeout=10,
+    ).raise_for_status()
+    page = OIDCUser(HUB, "zed@example.org").attempt_login()
+    assert page.status_code == 403 and "Not approved for data access" in page.text
+    assert WELCOME in page.text  # what data is here and where to apply, in the operator's words
+
+
+def shut_out(person):
     """The shared server no longer lets person in (refused, or sent back to log in)."""
     response = person.server_api("GET", "/contents/", allow_redirects=False)
     return response.status_code in (302, 403)
