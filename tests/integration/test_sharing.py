@@ -42,6 +42,7 @@ def approvals(lines):
 
 HUB_LINES = [f"{who},,hub" for who in (ANA, BO, CY, DEE, EVE)]
 PCAWG_LINES = [f"{who},,DACO,pcawg" for who in (ANA, BO, EVE)]  # not Cy
+GENOMICS = (ANA, BO, CY)  # in groups.toml and in the provider's groups claim
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +56,12 @@ def stack(services, tmp_path_factory, docker_client, settings):  # noqa: F811
     (access_dir / "datasets.toml").write_text(
         f'[datasets.pcawg]\ntitle = "PCAWG somatic calls"\nfolder = "{pcawg}"\ngrant = "list"\n'
     )
-    (access_dir / "groups.toml").write_text(f'[groups.genomics]\nmembers = ["{ANA}", "{BO}", "{CY}"]\nfolder = true\n')
-    env = production_env(secrets_dir, access_dir, HUBSTACK_ACCESS_RECHECK=str(RECHECK))
+    members = ", ".join(f'"{who}"' for who in GENOMICS)
+    (access_dir / "groups.toml").write_text(f"[groups.genomics]\nmembers = [{members}]\nfolder = true\n")
+    # Operators named by group: the log-in then manages the hub's groups from the provider's claim.
+    env = production_env(
+        secrets_dir, access_dir, HUBSTACK_ACCESS_RECHECK=str(RECHECK), HUBSTACK_ADMIN_GROUPS="hub-operators"
+    )
     fresh_hub_data(docker_client, settings)
     with operator_files({REPO / SHARE_FOLDER / "templates" / WELCOME_TEMPLATE: WELCOME.encode()}):
         run_hubstack("up", env=env, timeout=600)
@@ -72,9 +77,9 @@ def set_approvals(stack, lines):
 
 
 def researcher(email):
-    requests.put(
-        f"{OIDC}/users/{quote(email, safe='')}", json={"email": email, "email_verified": True}, timeout=10
-    ).raise_for_status()
+    """Logged in through the provider, whose groups claim puts genomics' members in the hub's group too."""
+    claims = {"email": email, "email_verified": True, "groups": ["genomics"] if email in GENOMICS else []}
+    requests.put(f"{OIDC}/users/{quote(email, safe='')}", json=claims, timeout=10).raise_for_status()
     person = OIDCUser(HUB, email)
     person.login()
     return person
@@ -130,6 +135,14 @@ def test_a_share_to_anyone_not_approved_for_what_the_server_holds_is_refused(ana
     # Share codes are off: a link lets in whoever holds it.
     code = ana.api("POST", f"/share-codes/{quote(ANA, safe='@')}/", json={})
     assert code.status_code == 403 and "Share codes are off" in code.json()["message"]
+    # A group share needs every member to pass: Cy, in genomics, is not approved for pcawg.
+    response = share_api(ana, group="genomics")
+    assert response.status_code == 403 and f"{CY} is not approved for pcawg" in response.json()["message"]
+    assert shares_of(ana) == []
+    set_approvals(stack, HUB_LINES + PCAWG_LINES + [f"{CY},,DACO,pcawg"])
+    assert share_api(ana, group="genomics").status_code == 200
+    assert shares_of(ana) == ["group:genomics"]
+    share_page(ana, action="end", kind="group", **{"with": "genomics"})
     assert shares_of(ana) == []
     for email in (CY, DEE, EVE):
         lines = events(docker_client, settings, "share-refused", email)
