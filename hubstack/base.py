@@ -2,7 +2,8 @@
 
 Where a registry answers, the configured base (default debian:bookworm-slim)
 is pulled. Where none does (air-gapped sites, these build machines), the same
-base is made from Debian's own packages with debootstrap and imported.
+base is made from Debian's own packages with mmdebstrap (about twice as fast
+as debootstrap here, and it writes the tar that is imported) and imported.
 """
 
 import shutil
@@ -17,7 +18,20 @@ from .common.registry import DEFAULTS
 
 DEFAULT_BASE = DEFAULTS["HUBSTACK_BASE_IMAGE"]
 MIRROR = "http://deb.debian.org/debian"
-PACKAGES = "python3,python3-venv,ca-certificates"
+PACKAGES = "python3,python3-venv,ca-certificates,tini"  # what python/Dockerfile would install
+# What Debian's own container images (debuerreotype) set, so that the made base
+# behaves as debian:bookworm-slim does: dpkg without an fsync per file (package
+# installs on fuse-overlayfs took several times longer with them), no
+# documentation, manuals or translations, no translated package lists.
+DPKG_OPTIONS = [
+    "force-unsafe-io",
+    *(
+        f"path-exclude=/usr/share/{p}/*"
+        for p in ("doc", "groff", "info", "linda", "lintian/overrides", "locale", "man")
+    ),
+    "path-include=/usr/share/doc/*/copyright",
+]
+APT_OPTIONS = ['Acquire::Languages "none"', 'Dir::Cache::pkgcache ""', 'Dir::Cache::srcpkgcache ""']
 
 
 class BaseImageError(RuntimeError):
@@ -57,32 +71,36 @@ def ensure(client, wanted, say, log):
                 f"base image {wanted} is not on this host and could not be pulled ({reason}): "
                 "load it with `docker load`, or unset HUBSTACK_BASE_IMAGE"
             ) from None
-    say(f"no registry answers ({reason}); making the base image {LOCAL_BASE} from Debian packages with debootstrap")
-    make_with_debootstrap(client, log)
+    say(f"no registry answers ({reason}); making the base image {LOCAL_BASE} from Debian packages with mmdebstrap")
+    make_with_mmdebstrap(client, log)
     return LOCAL_BASE
 
 
-def make_with_debootstrap(client, log):
-    if not shutil.which("debootstrap"):
+def mmdebstrap_command(mirror):
+    """mmdebstrap writing the base's root file system as a tar to its standard output."""
+    return [
+        "mmdebstrap",
+        "--variant=minbase",
+        f"--include={PACKAGES}",
+        *(f"--dpkgopt={o}" for o in DPKG_OPTIONS),
+        *(f"--aptopt={o}" for o in APT_OPTIONS),
+        "bookworm",
+        "-",
+        mirror,
+    ]
+
+
+def make_with_mmdebstrap(client, log):
+    if not shutil.which("mmdebstrap"):
         raise BaseImageError(
-            "no registry and no debootstrap: install it (apt-get install debootstrap), "
+            "no registry and no mmdebstrap: install it (apt-get install mmdebstrap), "
             "or load a Debian bookworm image and set HUBSTACK_BASE_IMAGE"
         )
-    with tempfile.TemporaryDirectory(prefix="hubstack-rootfs-") as tmp:
-        rootfs = Path(tmp) / "rootfs"
-        subprocess.run(
-            ["debootstrap", "--variant=minbase", f"--include={PACKAGES}", "bookworm", str(rootfs), apt_mirror()],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            check=True,
-        )
-        # Keep images small: no apt lists or caches in the base.
-        for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
-            for item in (rootfs / junk).glob("*"):
-                if item.is_file():
-                    item.unlink()
-        tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
+    # mmdebstrap leaves no package lists or downloaded packages in the tar, and keeps the
+    # options above in the base's /etc/dpkg and /etc/apt for every image built on it.
+    with tempfile.TemporaryFile() as rootfs:
+        subprocess.run(mmdebstrap_command(apt_mirror()), stdout=rootfs, stderr=log, check=True)
+        rootfs.seek(0)
         repo, tag = LOCAL_BASE.split(":")
-        client.api.import_image_from_stream(tar.stdout, repository=repo, tag=tag, changes=['CMD ["bash"]'])
-        if tar.wait() != 0:
-            raise BaseImageError("packing the debootstrap root file system failed")
+        chunks = iter(lambda: rootfs.read(1 << 20), b"")  # sent chunked, as import_image_from_stream says
+        client.api.import_image_from_stream(chunks, repository=repo, tag=tag, changes=['CMD ["bash"]'])

@@ -4,15 +4,16 @@ Each image has a folder named as its role. Its build context is that folder
 (less its .dockerignore), plus, where the image needs them:
 - `wheels/`: the wheels of the folder's requirements.lock, from the host's
   wheel cache (hubstack.wheelhouse), never copied into the checkout;
+- programs taken out of those wheels (uv, for the Python image), by name;
 - `lib/hubstack/common/`: the package of names, paths and settings the host
   and the images share (hubstack.common), whole.
-The context is sent to the engine as a tar stream; the same list of files
-gives the digest that lets a build skip an image whose inputs are unchanged.
+hubstack.assemble copies from this list of files what the Dockerfile's COPY
+steps name; the same list gives the digest that lets a build skip an image
+whose inputs are unchanged.
 """
 
 import hashlib
 import json
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,7 @@ class Image:
     parent: str = "python"  # the role of the image it is built FROM ("" for the base)
     wheels: bool = False  # installs <folder>/requirements.lock from wheels/
     common: bool = False  # imports hubstack.common (from lib/)
+    programs: tuple = ()  # programs taken out of the lock's wheels into the context, by name
 
     @property
     def parent_arg(self):
@@ -39,7 +41,7 @@ class Image:
 
 # Shared by every instance built on the same base, like the base itself, so
 # that a second instance reuses all cached layers.
-PYTHON = Image("python", "python", parent="")
+PYTHON = Image("python", "python", parent="", wheels=True, programs=("uv",))
 # Debian's restic and the steps of `hubstack backup` and `hubstack restore`, run as a throwaway container.
 BACKUP = Image("backup", "backup", common=True)
 # The images of one instance, named and labelled with HUBSTACK_NAME.
@@ -62,7 +64,7 @@ def build_args(image, parent):
 class Context:
     """The files of one image's build context: (name in the context, file on this machine)."""
 
-    def __init__(self, project, image, wheel_files=()):
+    def __init__(self, project, image, wheel_files=(), programs=None):
         folder = Path(project) / image.folder
         ignore = folder / ".dockerignore"
         patterns = (
@@ -78,9 +80,12 @@ class Context:
         for path in wheel_files:
             self.entries.append((f"wheels/{path.name}", path))
             self.wheels.add(f"wheels/{path.name}")
+        for name, path in (programs or {}).items():  # from a wheel: named by it, like the wheels
+            self.entries.append((name, path))
+            self.wheels.add(name)
 
     def digest(self, args):
-        """sha256 of what the engine is sent, with the build arguments (and the parent image's id)."""
+        """sha256 of the context's files, with the build arguments (and the parent image's id)."""
         digest = hashlib.sha256(json.dumps(sorted(args.items())).encode())
         for name, path in self.entries:
             if path.is_symlink():
@@ -96,10 +101,3 @@ class Context:
                     for block in iter(lambda: f.read(1 << 20), b""):
                         digest.update(block)
         return digest.hexdigest()
-
-    def write_tar(self, fileobj):
-        with tarfile.open(fileobj=fileobj, mode="w") as tar:
-            for name, path in self.entries:
-                tar.add(path, arcname=name, recursive=False)
-        fileobj.seek(0)
-        return fileobj

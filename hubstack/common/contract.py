@@ -34,6 +34,7 @@ METRICS_PATH = "/hub/metrics"  # Prometheus text format; needs a token with the 
 # -- user servers -----------------------------------------------------------------
 ENV_MOUNT = "/opt/conda"  # the shared environment, read-only
 ENV_VERSION_FILE = ".hubstack-env-version"  # in the environment volume: which image filled it
+ENV_RECIPE = "/opt/hubstack-environment"  # in the environment image: its lock and fill-environment
 USER_HOME = "/home/jovyan"  # the user's own volume
 USER_UID = 1000
 DATA_MOUNT = "/data"  # each granted dataset at /data/<name>, read-only
@@ -151,7 +152,7 @@ class Role:
 
 
 # Images shared by every instance on one host (they hold nothing of an instance).
-LOCAL_BASE = "hubstack-debian:bookworm"  # made with debootstrap where no registry answers
+LOCAL_BASE = "hubstack-debian:bookworm"  # made with mmdebstrap where no registry answers
 PYTHON_REPOSITORY = "hubstack-python"  # tagged with the base image's short id
 CURRENT = "current"  # tag of the environment image whose copy in a volume is complete
 
@@ -163,6 +164,7 @@ BUILD_ARGS = {
     "LIB": LIB,
     "SECRETS_MOUNT": SECRETS_MOUNT,
     "ENV_MOUNT": ENV_MOUNT,
+    "ENV_RECIPE": ENV_RECIPE,
     "USER_HOME": USER_HOME,
     "USER_UID": str(USER_UID),
     "DATA_MOUNT": DATA_MOUNT,

@@ -294,7 +294,7 @@ SETTINGS = (
         (
             "HUBSTACK_BASE_IMAGE",
             "debian:bookworm-slim",
-            "Debian bookworm image every image is built FROM (made with debootstrap when no registry answers)",
+            "Debian bookworm image every image is built FROM (made with mmdebstrap when no registry answers)",
         ),
         (
             "HUBSTACK_WHEEL_CACHE",

@@ -1,7 +1,4 @@
-"""What `hubstack build` sends the engine for an image, and what makes it rebuild one."""
-
-import io
-import tarfile
+"""What `hubstack build` builds an image from (its context), and what makes it rebuild one."""
 
 from hubstack.images import IMAGES, Context, Image
 
@@ -21,8 +18,7 @@ def project(tmp_path):
 
 
 def sent(context):
-    with tarfile.open(fileobj=context.write_tar(io.BytesIO())) as tar:
-        return {member.name: member for member in tar.getmembers()}
+    return dict(context.entries)
 
 
 def test_the_context_is_the_folder_less_ignored_files_plus_the_locked_wheels(tmp_path):

@@ -1,4 +1,5 @@
 import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -80,14 +81,23 @@ def test_platform_args_target_the_image_python():
 
 
 def test_locks_leave_out_what_no_server_needs(tmp_path, capsys):
-    for name in (
-        "rfc3987_syntax-1.1.0-py3-none-any.whl",
-        "lark-1.3.1-py3-none-any.whl",
-        "jsonschema-4.26.0-py3-none-any.whl",
-    ):
-        (tmp_path / name).write_bytes(b"")
-    wheelhouse._main(["--list-wheels", str(tmp_path)])
-    assert capsys.readouterr().out.split() == ["jsonschema==4.26.0"]
+    resolved = tmp_path / "resolved.txt"  # as uv pip compile writes it
+    resolved.write_text("rfc3987-syntax==1.1.0\nLark==1.3.1\njsonschema==4.26.0\nJinja2==3.1.6\n")
+    wheelhouse._main(["--lock-from", str(resolved)])
+    assert capsys.readouterr().out.split() == ["jinja2==3.1.6", "jsonschema==4.26.0"]
     for folder in ("hub-core", "notebook", "environment"):
         pins = wheelhouse.read_lock(REPO / folder / "requirements.lock")
         assert pins and not set(pins) & set(wheelhouse.LEFT_OUT), folder
+
+
+def test_a_program_is_taken_out_of_its_wheel_once(tmp_path):
+    wheel = tmp_path / "tool-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("tool-1.0.data/scripts/tool", b"#!/bin/sh\necho tool\n")
+        archive.writestr("tool/__init__.py", b"")
+    program = wheelhouse.script_of(wheel, "tool", tmp_path / "cache")
+    assert program.read_bytes() == b"#!/bin/sh\necho tool\n" and program.stat().st_mode & 0o777 == 0o755
+    with pytest.raises(RuntimeError, match="carries no program other"):
+        wheelhouse.script_of(wheel, "other", tmp_path / "cache")
+    wheel.unlink()  # a second build finds it unpacked
+    assert wheelhouse.script_of(wheel, "tool", tmp_path / "cache") == program
