@@ -1,6 +1,6 @@
 """hubstack benchmarks: `scripts/bench [NAME ...] [options]` (see README.md, "Benchmarks").
 
-NAME: spawn, first-result, concurrency, footprint, datasets, egress, backup, quota, database, build
+NAME: spawn, timeline, first-result, concurrency, footprint, datasets, egress, backup, quota, database, build
 (default: all, build first; build, backup, quota and database only on the benchmarks' own instance). Each prints its tables, writes benchmarks/results/<name>.json, and
 appends what it printed to benchmarks/results/report.txt. Benchmarks measure;
 they assert nothing about the numbers.
@@ -11,12 +11,26 @@ import sys
 import time
 from pathlib import Path
 
-from . import backup, build, concurrency, database, datasets, egress, first_result, footprint, quota, report, spawn
+from . import (
+    backup,
+    build,
+    concurrency,
+    database,
+    datasets,
+    egress,
+    first_result,
+    footprint,
+    quota,
+    report,
+    spawn,
+    timeline,
+)
 from .stack import BENCH_NAME, BENCH_PORT, BenchInstance
 
 ORDER = (
     "build",
     "spawn",
+    "timeline",
     "first-result",
     "footprint",
     "concurrency",
@@ -60,6 +74,12 @@ def parse(argv):
     parser.add_argument(
         "--idle", type=float, default=30, help="seconds everyone stays after the last first result (default 30)"
     )
+    parser.add_argument(
+        "--levels",
+        type=sizes,
+        default=(1, 2, 4, 6, 8),
+        help="concurrency: bare starts at once tried for the engine's floor (default 1,2,4,6,8)",
+    )
     parser.add_argument("--servers", type=sizes, default=(50, 100), help="footprint: hub memory at these server counts")
     parser.add_argument(
         "--running",
@@ -75,7 +95,7 @@ def parse(argv):
     if unknown:
         parser.error(f"no benchmark called {', '.join(unknown)}: choose from {', '.join(ORDER)}")
     if args.quick:
-        args.rounds, args.users, args.spread, args.idle, args.servers = 2, (3,), 1.0, 2.0, (2,)
+        args.rounds, args.users, args.spread, args.idle, args.servers, args.levels = 2, (3,), 1.0, 2.0, (2,), (1, 3)
     names = args.names or [n for n in ORDER if not (n in OWN_INSTANCE_ONLY and (args.quick or args.running))]
     if args.running and set(names) & set(OWN_INSTANCE_ONLY):
         parser.error(
@@ -118,12 +138,13 @@ def main(argv=None):
     try:
         for name, func in (
             ("spawn", lambda: spawn.run(stack, args.rounds, echo)),
+            ("timeline", lambda: timeline.run(stack, min(args.rounds, 5), echo)),
             ("first-result", lambda: first_result.run(stack, args.rounds, echo)),
             (
                 "footprint",
                 lambda: footprint.run(stack, args.servers, echo, settle=2 if args.quick else footprint.SETTLE),
             ),
-            ("concurrency", lambda: concurrency.run(stack, args.users, args.spread, args.idle, echo)),
+            ("concurrency", lambda: concurrency.run(stack, args.users, args.spread, args.idle, echo, args.levels)),
             ("datasets", lambda: datasets.run(stack, args.rounds, echo)),
             (
                 "egress",

@@ -4,9 +4,13 @@ Each logs in, starts a server, runs a cell, and stays (an open JupyterLab)
 until every researcher of the wave has had a first result, plus --idle
 seconds; then stops. Measured: successes, failures by step, p50/p95/max of
 each step, the hub's CPU and memory during the wave, and the host's
-available memory at its lowest (the peak). The baseline wave does the same
-with bare `docker run` containers of the same image: what the machine does
-with no hub in the way.
+available memory at its lowest (the peak), and the drain time: until every
+researcher of the wave had a first result.
+
+The baseline is the engine's floor: the same wave of bare `docker run`
+containers (same image, mounts and arrivals) with at most K of them starting
+at once, as the hub's concurrent_spawn_limit does, for the K that drains
+fastest on this machine (tried at one wave size: 1, 2, 4, 6, 8).
 """
 
 import threading
@@ -74,9 +78,39 @@ def step_rows(users, steps):
     return rows
 
 
-def run_one(stack, n, spread, idle, bare, echo):
+class LimitedBareResearcher(BareResearcher):
+    """A bare start that waits for one of the wave's K slots, as a spawn waits for the hub's limit."""
+
+    def __init__(self, stack, name, slots):
+        super().__init__(stack, name)
+        self.slots = slots
+
+    def start(self):
+        with self.slots:
+            super().start()
+
+
+def floor_drain(stack, n, spread, k, echo):
+    """The drain time of n bare starts with k at once (a quiet wave: no idle time)."""
+    slots = threading.BoundedSemaphore(k)
+    users = [LimitedBareResearcher(stack, stack.user_name(f"f{n}k{k}x", i), slots) for i in range(n)]
+    _, drained = wave(users, spread, 0, [], stack.client)
+    failed = sum(1 for u in users if u.failed)
+    echo(f"  engine floor N={n}, {k} at once: drained after {report.fmt(drained, 1)} s, {failed} failed")
+    return drained if not failed else None
+
+
+def best_concurrency(stack, n, spread, levels, echo):
+    """({k: drain seconds}, the k that drained fastest) for waves of n bare starts."""
+    drains = {k: floor_drain(stack, n, spread, k, echo) for k in levels}
+    done = {k: d for k, d in drains.items() if d is not None}
+    return drains, (min(done, key=done.get) if done else None)
+
+
+def run_one(stack, n, spread, idle, bare, echo, k=None):
     if bare:
-        users = [BareResearcher(stack, stack.user_name(f"cb{n}x", i)) for i in range(n)]
+        slots = threading.BoundedSemaphore(k)
+        users = [LimitedBareResearcher(stack, stack.user_name(f"cb{n}x", i), slots) for i in range(n)]
         names, steps = [], BARE_STEPS
     else:
         users = [Researcher(stack.url, stack.user_name(f"c{n}x", i)) for i in range(n)]
@@ -98,7 +132,7 @@ def run_one(stack, n, spread, idle, bare, echo):
         result["hub_cpu_percent"] = {"mean": sum(cpu) / len(cpu) if cpu else None, "max": max(cpu, default=None)}
         result["hub_mib"] = {"max": max(mem, default=None), "last": mem[-1] if mem else None}
     rows = [[step, r["ok"], r["failed"], r["p50"], r["p95"], r["max"]] for step, r in result["steps"].items()]
-    label = "bare docker run" if bare else "through the hub"
+    label = f"bare docker run, {k} at once (the engine's floor)" if bare else "through the hub"
     echo(
         report.table(
             f"Concurrency, {label}: N={n}, arrivals over {spread:.0f} s, idle {idle:.0f} s (s)",
@@ -122,14 +156,33 @@ def run_one(stack, n, spread, idle, bare, echo):
     return result
 
 
-def run(stack, sizes=(10, 50, 100), spread=None, idle=30, echo=print):
-    """spread: seconds over which a wave's researchers arrive (default: half a second each)."""
+def run(stack, sizes=(10, 50, 100), spread=None, idle=30, echo=print, levels=(1, 2, 4, 6, 8)):
+    """spread: seconds over which a wave's researchers arrive (default: half a second each).
+
+    The engine's best concurrency is searched once, at the first size of 50 or more (else the
+    largest), then each size runs its floor wave at that concurrency and its hub wave."""
+    at = next((n for n in sizes if n >= 50), max(sizes))
+    spread_of = lambda n: spread if spread is not None else 0.5 * n  # noqa: E731
+    echo(f"Engine floor: {at} bare starts, at most K at once, K = {', '.join(map(str, levels))}")
+    drains, best = best_concurrency(stack, at, spread_of(at), levels, echo)
+    best = best or max(levels)
+    echo(f"  fastest: {best} at once; the hub starts {stack.spawn_concurrency()} at once")
     waves = []
     for n in sizes:
-        s = spread if spread is not None else 0.5 * n
-        waves.append({"hub": run_one(stack, n, s, idle, False, echo), "bare": run_one(stack, n, s, idle, True, echo)})
-        hub, bare = waves[-1]["hub"], waves[-1]["bare"]
+        hub = run_one(stack, n, spread_of(n), idle, False, echo)
+        bare = run_one(stack, n, spread_of(n), idle, True, echo, k=best)
+        waves.append({"hub": hub, "bare": bare, "bare_concurrency": best})
         waves[-1]["ttfr_p95_ratio"] = report.ratio(
             hub["steps"]["time to first result"]["p95"], bare["steps"]["time to first result"]["p95"]
         )
-    return {"waves": waves, "target": "100/100 succeed, p95 time to first result <= 30 s"}
+        waves[-1]["drain_ratio"] = report.ratio(hub["all_results_after_s"], bare["all_results_after_s"])
+        echo(
+            f"N={n}: the hub drained in {report.fmt(hub['all_results_after_s'], 1)} s, the engine's floor in "
+            f"{report.fmt(bare['all_results_after_s'], 1)} s: {report.fmt(waves[-1]['drain_ratio'], 2)}x"
+        )
+    return {
+        "floor_search": {"n": at, "drain_s": {str(k): d for k, d in drains.items()}, "best": best},
+        "hub_spawn_concurrency": stack.spawn_concurrency(),
+        "waves": waves,
+        "target": "100/100 succeed; the hub's drain within 1.15x of the engine's floor at N = 50 and 100",
+    }

@@ -65,6 +65,13 @@ class BenchInstance:
     def name(self):
         return self.settings.name
 
+    def spawn_concurrency(self):
+        """The servers the hub under measurement starts at once (HUBSTACK_SPAWN_CONCURRENCY as it runs)."""
+        hub = engine.container_or_none(self.client, self.names.hub_container)
+        pairs = dict(item.partition("=")[::2] for item in (hub.attrs["Config"]["Env"] or [])) if hub else {}
+        value = pairs.get("HUBSTACK_SPAWN_CONCURRENCY")
+        return int(value) if value else self.settings.limits.spawn_concurrency
+
     @property
     def names(self):
         return self.settings.names

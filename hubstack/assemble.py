@@ -6,20 +6,22 @@ on fuse-overlayfs, metadata instructions included, so the hub image's eleven
 instructions cost 87 s to copy a few kilobytes. Here each stage runs in one
 container: COPY puts files in with the engine's archive API, RUN executes in
 it, and the final stage is committed once with its configuration (ENV,
-WORKDIR, USER, ENTRYPOINT, CMD, EXPOSE and the labels) as commit changes.
+WORKDIR, USER, ENTRYPOINT, CMD, EXPOSE, STOPSIGNAL and the labels).
 A stage named by COPY --from stays up until the final stage has copied from
 it, then goes, as in a multi-stage build.
 """
 
-import json
+import hashlib
 import posixpath
 import tarfile
 import tempfile
 import time
+from pathlib import Path
 
 from docker.errors import NotFound
 from docker.types import Mount
 
+from . import dockerfile as dockerfile_module
 from .dockerfile import DockerfileError, exec_form, parse, parse_args_line, parse_env, substitute
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -35,15 +37,20 @@ class StepFailed(RuntimeError):
     pass
 
 
+def fingerprint():
+    """sha256 of this builder's own code: part of every image's inputs, so that a build made
+    by another version of it is never taken for up to date."""
+    digest = hashlib.sha256()
+    for module in (__file__, dockerfile_module.__file__):
+        digest.update(Path(module).read_bytes())
+    return digest.hexdigest()
+
+
 def _split_tag(tag):
     repo, _, name = tag.rpartition(":")
     if not repo or "/" in name:
         return tag, "latest"
     return repo, name
-
-
-def _quoted(value):
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
 
 
 class Box:
@@ -55,12 +62,15 @@ class Box:
             image.id,
             entrypoint=["sleep"],
             command=["infinity"],
-            user="0",
             detach=True,
             mounts=[Mount(SCRATCH, None, type="volume")],
             **create,
         )
-        self.container.start()
+        try:
+            self.container.start()
+        except Exception:
+            self.remove()
+            raise
 
     def exec(self, command, user="", workdir="/", env=None):
         exec_id = self.api.exec_create(
@@ -243,12 +253,12 @@ class StageRun(Box):
                     tar.addfile(member, archive.extractfile(member) if member.isreg() else None)
 
     # -- the image ------------------------------------------------------------------
-    def changes(self, labels):
-        return config_changes(self.base_config, self.set, self.env_set, self.exposed, labels)
+    def config(self, labels):
+        return final_config(self.base_config, self.set, self.env_set, self.exposed, labels)
 
     def commit(self, tag, labels):
         repo, name = _split_tag(tag)
-        result = self.api.commit(self.container.id, repository=repo, tag=name, changes=self.changes(labels))
+        result = self.api.commit(self.container.id, repository=repo, tag=name, conf=self.config(labels))
         return result["Id"]
 
 
@@ -257,35 +267,37 @@ def relabel(client, image, tag, labels):
     container = client.api.create_container(image.id)
     try:
         repo, name = _split_tag(tag)
-        changes = [f"LABEL {k}={_quoted(v)}" for k, v in sorted(labels.items())]
-        return client.api.commit(container["Id"], repository=repo, tag=name, changes=changes)["Id"]
+        config = image.attrs["Config"]
+        conf = {**config, "Labels": {**(config.get("Labels") or {}), **labels}}
+        return client.api.commit(container["Id"], repository=repo, tag=name, conf=conf)["Id"]
     finally:
         client.api.remove_container(container["Id"], force=True)
 
 
-def config_changes(base_config, stage_set, env_set, exposed, labels):
-    """The final stage's configuration, as `docker commit --change` lines.
+def final_config(base_config, stage_set, env_set, exposed, labels):
+    """The committed image's configuration: the base image's, with what the final stage set.
 
-    The container was made with ENTRYPOINT sleep, so both are always given:
-    the stage's, or the base image's (an ENTRYPOINT resets the inherited CMD,
-    as in a Dockerfile)."""
-    entrypoint = stage_set.get("entrypoint", base_config.get("Entrypoint")) or []
+    Given whole to the commit (the container ran `sleep`, which must not stay): an
+    ENTRYPOINT of the stage resets the inherited CMD, as in a Dockerfile, and an
+    empty ENTRYPOINT is sent as [] (none), never left out (the engine would take
+    the container's)."""
+    config = {key: base_config.get(key) for key in ("Env", "Entrypoint", "Cmd", "WorkingDir", "User", "StopSignal")}
+    env = dict(item.split("=", 1) for item in base_config.get("Env") or [])
+    env.update(env_set)
+    config["Env"] = [f"{k}={v}" for k, v in env.items()]
+    config["Entrypoint"] = stage_set.get("entrypoint", base_config.get("Entrypoint")) or []
     if "cmd" in stage_set:
-        cmd = stage_set["cmd"]
-    else:
-        cmd = [] if stage_set.get("cmd_reset") else (base_config.get("Cmd") or [])
-    lines = [f"ENTRYPOINT {json.dumps(entrypoint)}", f"CMD {json.dumps(cmd)}"]
-    lines += [f"ENV {name}={_quoted(value)}" for name, value in env_set.items()]
-    if "workdir" in stage_set:
-        lines.append(f"WORKDIR {stage_set['workdir']}")
-    if "user" in stage_set:
-        lines.append(f"USER {stage_set['user']}")
-    if "stopsignal" in stage_set:
-        lines.append(f"STOPSIGNAL {stage_set['stopsignal']}")
-    if exposed:
-        lines.append(f"EXPOSE {' '.join(exposed)}")
-    lines += [f"LABEL {name}={_quoted(value)}" for name, value in sorted(labels.items())]
-    return lines
+        config["Cmd"] = stage_set["cmd"]
+    elif stage_set.get("cmd_reset"):
+        config["Cmd"] = []
+    for key, name in (("WorkingDir", "workdir"), ("User", "user"), ("StopSignal", "stopsignal")):
+        if name in stage_set:
+            config[key] = stage_set[name]
+    ports = dict(base_config.get("ExposedPorts") or {})
+    ports.update({(p if "/" in p else f"{p}/tcp"): {} for p in exposed})
+    config["ExposedPorts"] = ports or None
+    config["Labels"] = {**(base_config.get("Labels") or {}), **labels}
+    return {k: v for k, v in config.items() if v is not None}
 
 
 def build(client, dockerfile_text, context, build_args, tag, labels, log, say=lambda _: None):

@@ -29,9 +29,10 @@ from .common.contract import (
 from .errors import BuildError
 from .images import IMAGES, PYTHON, Context, build_args
 
-# Steps at once. Measured on a 2-core VM (README.md, 'Benchmarks'): image builds
-# wait mostly on the Debian mirror, on layer commits and on FUSE, not on the CPU.
+# Steps at once: image builds wait on the Debian mirror, on commits and on FUSE
+# as much as on the CPU (a cold build took 189 s with 4 on a 2-core VM).
 BUILD_JOBS = 4
+BUILDER = assemble.fingerprint()
 # The slowest first, so that they start while the quick ones fill in (measured: README.md, 'Benchmarks').
 LONGEST_FIRST = {"notebook": 0, "hub-core": 1, Role.ENVIRONMENT: 2}
 FILL_SCRIPT = f"{ENV_RECIPE}/fill-environment"  # environment/Dockerfile puts it there
@@ -103,7 +104,7 @@ class Builder:
         parent = self.tag(image.parent) if image.parent else self.base_image
         args = build_args(image, parent)
         context = Context(self.project, image, self.wheels.get(image.role, ()), self.programs.get(image.role))
-        inputs = context.digest({**args, "parent id": self.client.images.get(parent).id})
+        inputs = context.digest({**args, "parent id": self.client.images.get(parent).id, "builder": BUILDER})
         existing = engine.image_or_none(self.client, tag)
         if not nocache and existing is not None and existing.labels.get(LABEL_INPUTS) == inputs:
             log.write(f"{tag}: inputs unchanged ({inputs[:12]}), not rebuilt\n")

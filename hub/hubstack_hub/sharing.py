@@ -138,7 +138,10 @@ class ShareGuard:
         made = Decision("shared", "owner", f"{spawner.user.name} shared the server with {who}")
         self.write("share-created", who, made, time.perf_counter(), spawner)
 
-    def ended_by_owner(self, spawner, who):
+    def ended_by_owner(self, app, spawner, recipient, who):
+        """The owner ended a share (recipient: a User, or None for a group): their tokens go, audited."""
+        if recipient is not None:
+            self.cut(app, recipient, spawner)
         made = Decision("ended", "owner", f"{spawner.user.name} ended the share with {who}")
         self.write("share-ended", who, made, time.perf_counter(), spawner)
 
@@ -174,32 +177,33 @@ class ShareGuard:
             spawner = app.users[share.owner].spawners[share.spawner.name]
             self.end(app, share, user, spawner, decision, time.perf_counter())
 
-    async def recheck(self, app):
-        """Judge every recipient of every running server's shares; a definite no ends their way in."""
+    @staticmethod
+    def shared_running(app, pending_too=False):
+        """(spawner, share, member) for every member of every share of every running server."""
         for user in list(app.users.values()):
             for spawner in list(user.spawners.values()):
-                if not spawner.active or spawner.pending or spawner.orm_spawner is None:
+                if not spawner.active or spawner.orm_spawner is None or (spawner.pending and not pending_too):
                     continue
                 for share in list(spawner.orm_spawner.shares):
-                    members = [share.user] if share.user else list(share.group.users)
-                    for member in members:
-                        recipient = app.users[member]
-                        started = time.perf_counter()
-                        decision = await self.judge(recipient, spawner)
-                        if definite(decision):
-                            self.end(app, share, recipient, spawner, decision, started)
-                        elif decision.approved:
-                            self._cut.discard((share.id, recipient.name))
+                    for member in [share.user] if share.user else list(share.group.users):
+                        yield spawner, share, member
+
+    async def recheck(self, app):
+        """Judge every recipient of every running server's shares; a definite no ends their way in."""
+        for spawner, share, member in list(self.shared_running(app)):
+            recipient = app.users[member]
+            started = time.perf_counter()
+            decision = await self.judge(recipient, spawner)
+            if definite(decision):
+                self.end(app, share, recipient, spawner, decision, started)
+            elif decision.approved:
+                self._cut.discard((share.id, recipient.name))
 
     def recipients_of_running(self, app):
         """The users a running server is shared with (alone or in a group), for the hub's re-check."""
         found = {}
-        for user in list(app.users.values()):
-            for spawner in user.spawners.values():
-                if spawner.active and spawner.orm_spawner is not None:
-                    for share in spawner.orm_spawner.shares:
-                        for member in [share.user] if share.user else share.group.users:
-                            found.setdefault(member.id, app.users[member])
+        for _, _, member in self.shared_running(app, pending_too=True):
+            found.setdefault(member.id, app.users[member])
         return list(found.values())
 
 
@@ -246,13 +250,9 @@ class GuardedShareAPI(ServerShareAPIHandler):
             self._ended(spawner, model, who)
 
     def _ended(self, orm_spawner, model, who):
-        owner = self.users[orm_spawner.user]
-        spawner = owner.spawners[orm_spawner.name]
-        if model.get("user"):
-            recipient = self.find_user(model["user"])
-            if recipient is not None:
-                self.guard.cut(self, recipient, spawner)
-        self.guard.ended_by_owner(spawner, who)
+        spawner = self.users[orm_spawner.user].spawners[orm_spawner.name]
+        recipient = self.find_user(model["user"]) if model.get("user") else None
+        self.guard.ended_by_owner(self, spawner, recipient, who)
 
     @needs_scope("shares")
     async def delete(self, user_name, server_name=None):
@@ -373,9 +373,8 @@ class SharePage(BaseHandler):
         if action == "end":
             if share_with is not None and orm.Share.find(self.db, spawner.orm_spawner, share_with) is not None:
                 orm.Share.revoke(self.db, spawner.orm_spawner, share_with, scopes=None)
-                if kind == "user":
-                    self.guard.cut(app, self.users[share_with], spawner)
-                self.guard.ended_by_owner(spawner, who)
+                recipient = self.users[share_with] if kind == "user" else None
+                self.guard.ended_by_owner(app, spawner, recipient, who)
             return await self.show(done=f"The share with {who} has ended.")
         why = await self.guard.refusal(app, spawner, kind, name)
         if why:

@@ -61,6 +61,10 @@ def test_the_configuration_each_dockerfile_writes(built_stack, docker_client, na
     assert {f"PYTHONPATH={LIB}", f"HUB_CONFIG={HUB_CONFIG}"} <= set(hub["Env"])
     assert any(e.startswith("PATH=/opt/hub/bin:") for e in hub["Env"])  # from hub-core, with $PATH expanded
 
+    # No ENTRYPOINT or CMD in hub-core's Dockerfile: the base's, not the build container's `sleep`.
+    core = config(docker_client, names, "hub-core")
+    assert not core["Entrypoint"] and core["Cmd"] == ["bash"] and not core["User"], core
+
     notebook = config(docker_client, names, "notebook")
     assert notebook["User"] == str(USER_UID) and notebook["WorkingDir"] == USER_HOME
     assert notebook["Entrypoint"] == ["tini", "-g", "--"] and notebook["Cmd"] == ["hubstack-start"]

@@ -216,6 +216,25 @@ def test_a_visitor_whose_dataset_approval_ends_loses_the_share(ana, stack, docke
     set_approvals(stack, HUB_LINES + PCAWG_LINES)
 
 
+def test_the_owner_ends_shares_through_the_api_too(ana, stack, docker_client, settings):
+    """JupyterHub's PATCH (one share) and DELETE (all of a server's) end the visitor's way in, as the page does."""
+    bo = researcher(BO)
+    path = f"/shares/{quote(ANA, safe='@')}/"
+    before = len([r for r in events(docker_client, settings, "share-ended", BO) if r["source"] == "owner"])
+    for end in (lambda: ana.api("PATCH", path, json={"user": BO}), lambda: ana.api("DELETE", path)):
+        made = share_api(ana, user=BO)
+        assert made.status_code < 300, made.text
+        assert bo.visit(ana.server_url).status_code == 200
+        watcher = Watch(bo, bo.start_kernel()["id"])
+        ended = end()
+        assert ended.status_code < 300, ended.text
+        watcher.wait_closed(ENDS_WITHIN)
+        wait_for(lambda: shut_out(bo), ENDS_WITHIN, "Bo refused by Ana's server")
+        assert shares_of(ana) == []
+    by_owner = [r for r in events(docker_client, settings, "share-ended", BO) if r["source"] == "owner"]
+    assert len(by_owner) == before + 2 and all(r["owner"] == ANA for r in by_owner), by_owner
+
+
 def test_the_denial_page_carries_the_operators_text(stack):
     requests.put(
         f"{OIDC}/users/{quote('zed@example.org', safe='')}",

@@ -55,6 +55,7 @@ def test_arguments():
         == [
             "build",
             "spawn",
+            "timeline",
             "first-result",
             "footprint",
             "concurrency",
@@ -69,6 +70,7 @@ def test_arguments():
     )
     args, names = parse(["--quick"])
     assert "build" not in names and "backup" not in names and args.users == (3,) and args.rounds == 2
+    assert args.levels == (1, 3)
     args, names = parse(["--running", "hubci:8101", "spawn"])
     assert names == ["spawn"]
     for bad in (

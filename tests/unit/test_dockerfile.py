@@ -1,11 +1,9 @@
 """The Dockerfile subset hubstack builds (hubstack.dockerfile) and the commit changes of a build (hubstack.assemble)."""
 
-import json
-
 import pytest
 
 from helpers import REPO
-from hubstack.assemble import config_changes
+from hubstack.assemble import final_config
 from hubstack.dockerfile import DockerfileError, exec_form, logical_lines, parse, parse_env, substitute
 from hubstack.images import BACKUP, IMAGES, PYTHON
 
@@ -74,19 +72,22 @@ def test_stages_and_global_args():
         dockerfile.stage("nope")
 
 
-def test_changes_keep_or_reset_what_the_base_image_runs():
-    base = {"Entrypoint": None, "Cmd": ["bash"]}
-    inherited = config_changes(base, {}, {}, [], {})
-    assert inherited[:2] == ["ENTRYPOINT []", 'CMD ["bash"]']
+def test_the_image_keeps_or_resets_what_the_base_image_runs():
+    base = {"Entrypoint": None, "Cmd": ["bash"], "Env": ["PATH=/bin"], "Labels": {"a": "1"}}
+    inherited = final_config(base, {}, {}, [], {})
+    assert (inherited["Entrypoint"], inherited["Cmd"]) == ([], ["bash"])  # [] is sent: never the container's sleep
     # An ENTRYPOINT of the stage resets the inherited CMD, as Docker does.
-    reset = config_changes(base, {"entrypoint": ["tini", "--"], "cmd_reset": True}, {}, [], {})
-    assert reset[:2] == [f"ENTRYPOINT {json.dumps(['tini', '--'])}", "CMD []"]
-    both = config_changes(base, {"entrypoint": ["tini"], "cmd": ["run"], "cmd_reset": False}, {}, [], {})
-    assert both[:2] == ['ENTRYPOINT ["tini"]', 'CMD ["run"]']
+    reset = final_config(base, {"entrypoint": ["tini", "--"], "cmd_reset": True}, {}, [], {})
+    assert (reset["Entrypoint"], reset["Cmd"]) == (["tini", "--"], [])
+    both = final_config(base, {"entrypoint": ["tini"], "cmd": ["run"], "cmd_reset": False}, {}, [], {})
+    assert (both["Entrypoint"], both["Cmd"]) == (["tini"], ["run"])
 
 
-def test_changes_quote_values():
-    stage = {"workdir": "/srv", "user": "1000", "stopsignal": "SIGRTMIN+3"}
-    lines = config_changes({}, stage, {"P": 'a "b" $c'}, ["80", "53/udp"], {"k": "v"})
-    assert 'ENV P="a \\"b\\" \\$c"' in lines
-    assert {"WORKDIR /srv", "USER 1000", "STOPSIGNAL SIGRTMIN+3", "EXPOSE 80 53/udp", 'LABEL k="v"'} <= set(lines)
+def test_the_stage_adds_to_the_base_configuration():
+    base = {"Env": ["PATH=/bin", "LANG=C"], "ExposedPorts": {"22/tcp": {}}, "Labels": {"a": "1"}, "User": "mysql"}
+    stage = {"workdir": "/srv", "stopsignal": "SIGRTMIN+3"}
+    config = final_config(base, stage, {"PATH": "/opt/x/bin:/bin", "P": 'a "b" $c'}, ["80", "53/udp"], {"k": "v"})
+    assert config["Env"] == ["PATH=/opt/x/bin:/bin", "LANG=C", 'P=a "b" $c']
+    assert config["ExposedPorts"] == {"22/tcp": {}, "80/tcp": {}, "53/udp": {}}
+    assert config["Labels"] == {"a": "1", "k": "v"}
+    assert (config["WorkingDir"], config["User"], config["StopSignal"]) == ("/srv", "mysql", "SIGRTMIN+3")
