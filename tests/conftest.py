@@ -81,7 +81,7 @@ def checkout_secrets():
 
 @pytest.fixture(scope="session")
 def built_stack(clean_slate, checkout_secrets):
-    # A cold build downloads every wheel and Debian package: 12 to 25 minutes on a 2-core VM.
+    # A cold build downloads every wheel and Debian package: about 3 minutes on a 2-core VM.
     result = run_hubstack("build", timeout=2700)
     print(result.stdout[-2000:])
     return result
