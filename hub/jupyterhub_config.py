@@ -118,13 +118,12 @@ c.DockerSpawner.cpu_limit = limits.cpus
 c.DockerSpawner.extra_host_config = limits.host_config()  # no swap, pids, no capabilities
 c.HubstackSpawner.profiles = server_profiles
 c.HubstackSpawner.groups = operator_groups  # each group folder at /shared/<group> for its members
-# A 2-core VM starts a few servers at a time well; the rest are told to wait.
-c.JupyterHub.concurrent_spawn_limit = limits.spawn_concurrency
-# A server starts in about 2 s here (benchmarks/): ask the waiting to retry in
-# 5-15 s, not JupyterHub's 30-60 s meant for slow clusters. JupyterHub 6.1's
-# spawn_throttle_retry_range trait lacks config=True ("not recognized"), so the
-# value goes in the Tornado settings, which JupyterHub applies last.
-c.JupyterHub.tornado_settings = {"spawn_throttle_retry_range": (5, 15)}
+# The engine starts a few servers at a time fastest; the others wait in line, in the
+# order they asked, on the progress page (hubstack_hub.startline), instead of
+# JupyterHub's 429 and a retry in random order after a random wait.
+c.HubstackSpawner.start_places = limits.spawn_concurrency
+c.JupyterHub.concurrent_spawn_limit = 0  # the line replaces it
+c.JupyterHub.tornado_settings = {}
 if settings.tls.on:
     # Behind HTTPS every cookie is Secure: JupyterHub marks its log-in cookies so
     # by itself (the request is https), its _xsrf cookie only when told.

@@ -96,6 +96,24 @@ class BrowserUser:
             time.sleep(0.25)
         raise HubError(f"server of {self.name} not ready after {timeout} s: {self.spawn_message()}")
 
+    def progress(self, timeout=180):
+        """The spawn's progress messages, as the spawn-pending page shows them, until ready or failed."""
+        response = self.session.get(
+            self.url(f"/hub/api/users/{quote(self.name, safe='@')}/server/progress"),
+            headers=self.xsrf_headers(path="/hub/"),
+            stream=True,
+            timeout=(30, timeout),
+        )
+        messages = []
+        with response:
+            for line in response.iter_lines(decode_unicode=True):
+                if line and line.startswith("data:"):
+                    event = json.loads(line[5:])
+                    messages.append(event.get("message", ""))
+                    if event.get("ready") or event.get("failed"):
+                        break
+        return messages
+
     def spawn_message(self):
         page = self.session.get(self.url("/hub/home"), timeout=30)
         return page.text[-500:]

@@ -37,9 +37,9 @@ from docker.errors import APIError, NotFound
 from docker.types import IPAMConfig, IPAMPool
 from dockerspawner import DockerSpawner
 from jupyterhub.spawner import SpawnException
-from jupyterhub.utils import AnyTimeoutError, exponential_backoff, url_path_join
+from jupyterhub.utils import AnyTimeoutError, exponential_backoff, maybe_future, url_path_join
 from tornado.httpclient import AsyncHTTPClient
-from traitlets import Any, Float, List, Unicode, default
+from traitlets import Any, Float, Integer, List, Unicode, default
 
 from hubstack.common import profiles
 from hubstack.common.contract import (
@@ -64,6 +64,7 @@ from hubstack.common.uservolumes import of_user
 from . import database
 from .decision import Decision
 from .homedisk import NO_ROOM
+from .startline import StartLine
 
 ENV_NOT_READY = "The shared environment is not ready yet. Please tell the hub's operator to run `hubstack build`."
 NETWORKS = asyncio.Lock()  # one user network made at a time: two must never get the same subnet
@@ -85,6 +86,8 @@ class HubstackSpawner(DockerSpawner):
     home_disks = Any(None, config=True, help="hubstack_hub.homedisk.HomeDisks: each home a filesystem of its quota")
     profiles = Any(None, config=True, help="hubstack.common.profiles.Profiles: what researchers choose from")
     groups = Any(None, config=True, help="hubstack.common.groups.Groups: the operator's groups and their folders")
+    start_places = Integer(0, config=True, help="Servers starting at once; the others wait in line (0: no line)")
+    line = StartLine()  # one line for every server of the hub
     mounted_datasets = List(help="Names of the datasets mounted in the running server")
     profile = Any(None, help="The hubstack.common.profiles.Profile of this start (apply_profile)")
 
@@ -236,7 +239,39 @@ class HubstackSpawner(DockerSpawner):
                     f"refusing to mount {source} into a user server: it gives root on the host", reason="config"
                 )
 
+    # -- the line: a few start at once, the others wait in the order they came ------------
+    async def run_pre_spawn_hook(self):
+        """Wait for a place in the line first: here, before JupyterHub's start_timeout counts."""
+        self.line.places = self.start_places
+        await self.line.enter(self)
+        try:
+            return await maybe_future(super().run_pre_spawn_hook())
+        except BaseException:
+            self.line.leave(self)
+            raise
+
+    async def progress(self):
+        said = None
+        while (ahead := self.line.ahead_of(self)) is not None:
+            if ahead != said:
+                said = ahead
+                others = "nobody" if not ahead else f"{ahead} researcher{'s' if ahead > 1 else ''}"
+                yield {
+                    "progress": 5,
+                    "message": f"Waiting for a free place: the hub starts {self.line.places} server(s) at once, "
+                    f"and {others} asked before you.",
+                }
+            await asyncio.sleep(0.5)
+        async for event in super().progress():
+            yield event
+
     async def start(self):
+        try:
+            return await self.start_in_place()
+        finally:
+            self.line.leave(self)
+
+    async def start_in_place(self):
         self.refuse_engine_access()
         if self.disk_guard is not None:
             self.disk_guard.check(self.user.name)

@@ -191,7 +191,11 @@ SETTINGS = (
             "3600",
             "seconds without activity before a user server is stopped (0: never); its volume stays",
         ),
-        ("HUBSTACK_SPAWN_CONCURRENCY", "6", "servers starting at once; more researchers are asked to wait and retry"),
+        (
+            "HUBSTACK_SPAWN_CONCURRENCY",
+            "6",
+            "servers starting at once; more researchers wait in line, first come first served",
+        ),
         ("HUBSTACK_MAX_SERVERS", "0", "user servers running at once (0: no limit)"),
         (
             "HUBSTACK_TMP_SIZE",
