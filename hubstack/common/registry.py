@@ -193,7 +193,7 @@ SETTINGS = (
         ),
         (
             "HUBSTACK_SPAWN_CONCURRENCY",
-            "6",
+            "2",
             "servers starting at once; more researchers wait in line, first come first served",
         ),
         ("HUBSTACK_MAX_SERVERS", "0", "user servers running at once (0: no limit)"),

@@ -93,7 +93,7 @@ def test_dev_mode_uses_the_metrics_token_if_made_and_refuses_a_loose_one(tmp_pat
 def test_limit_defaults_suit_a_small_vm():
     limits = load(environ={}).limits
     assert (limits.mem_bytes, limits.cpus, limits.pids) == (2 * 1024**3, 1.0, 512)
-    assert (limits.idle_timeout, limits.cull_every, limits.spawn_concurrency, limits.max_servers) == (3600, 300, 6, 0)
+    assert (limits.idle_timeout, limits.cull_every, limits.spawn_concurrency, limits.max_servers) == (3600, 300, 2, 0)
 
 
 @pytest.mark.parametrize(
