@@ -55,11 +55,14 @@ class BenchInstance:
         self.settings = Instance(self.project).settings(environ={**self.environ, **self.hub_environment(name)})
         self.run_id = uuid.uuid4().hex[:6]
 
+    def running_hub_env(self, name):
+        """The environment a running hub of instance name was started with ({} when none runs)."""
+        hub = engine.container_or_none(self.client, Names(name).hub_container)
+        return dict(item.partition("=")[::2] for item in (hub.attrs["Config"]["Env"] or [])) if hub else {}
+
     def hub_environment(self, name):
         """The settings a running hub was started with (limits above all), so bare runs match its servers."""
-        hub = engine.container_or_none(self.client, Names(name).hub_container)
-        pairs = dict(item.partition("=")[::2] for item in (hub.attrs["Config"]["Env"] or [])) if hub else {}
-        return {k: v for k, v in pairs.items() if k.startswith("HUBSTACK_USER_")}
+        return {k: v for k, v in self.running_hub_env(name).items() if k.startswith("HUBSTACK_USER_")}
 
     @property
     def name(self):
@@ -67,9 +70,7 @@ class BenchInstance:
 
     def spawn_concurrency(self):
         """The servers the hub under measurement starts at once (HUBSTACK_SPAWN_CONCURRENCY as it runs)."""
-        hub = engine.container_or_none(self.client, self.names.hub_container)
-        pairs = dict(item.partition("=")[::2] for item in (hub.attrs["Config"]["Env"] or [])) if hub else {}
-        value = pairs.get("HUBSTACK_SPAWN_CONCURRENCY")
+        value = self.running_hub_env(self.name).get("HUBSTACK_SPAWN_CONCURRENCY")
         return int(value) if value else self.settings.limits.spawn_concurrency
 
     @property

@@ -169,10 +169,7 @@ class Builder:
             labels=names.labels(),
         )
         try:
-            box.put(
-                lambda tar: [assemble.add_file(tar, w, f"/tmp/wheels/{w.name}") for w in self.wheels[Role.ENVIRONMENT]],
-                "wheels",
-            )
+            box.put(self.add_environment_wheels, "wheels")
             output = box.exec(
                 [FILL_SCRIPT, version],
                 env={"ENV_MOUNT": ENV_MOUNT, "ENV_RECIPE": ENV_RECIPE, "ENV_VERSION_FILE": ENV_VERSION_FILE},
@@ -183,6 +180,10 @@ class Builder:
         self.say(f"    {volume_name}: {output.split()[-1]} MB, now current")
         self.prune_environments(log, keep=volume_name)
         return version
+
+    def add_environment_wheels(self, tar):
+        for wheel in self.wheels[Role.ENVIRONMENT]:
+            assemble.add_file(tar, wheel, f"/tmp/wheels/{wheel.name}")
 
     def prune_environments(self, log, keep):
         for volume in engine.instance_volumes(self.client, self.names, Role.ENVIRONMENT):
